@@ -1,0 +1,129 @@
+package protocol
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Handler serves decoded requests. The broker implements it.
+type Handler interface {
+	// Versions returns the range of versions served for an API key.
+	Versions(key int16) (min, max int16, ok bool)
+	// Serve handles one request and must call exactly one of req's Respond
+	// methods, now or later, from any goroutine.
+	Serve(req *Request)
+}
+
+// Body is a response body that writes itself as buffers, for responses that
+// carry large byte ranges the broker does not copy (Fetch records served from
+// memory maps). Buffers must not change once returned; Release is called
+// after they are written or when the connection closes.
+type Body interface {
+	Buffers() net.Buffers
+	Release()
+}
+
+// Request is one decoded request on a connection.
+type Request struct {
+	Key           int16
+	Version       int16
+	CorrelationID int32
+	ClientID      string
+	Msg           kmsg.Request
+	Conn          *Conn
+	Received      time.Time
+
+	frame []byte // the request bytes; Msg aliases them until the response is written
+	mem   int64  // bytes charged to the server's in-flight budget
+
+	done     chan struct{}
+	resp     kmsg.Response
+	body     Body
+	close    bool
+	noReply  bool
+	throttle time.Duration
+	answered atomic.Bool
+}
+
+// Context is canceled when the connection closes.
+func (r *Request) Context() context.Context { return r.Conn.ctx }
+
+// Respond sends resp as the answer. resp must be the response kind of the
+// request at the request's version (kmsg's ResponseKind does that).
+func (r *Request) Respond(resp kmsg.Response) {
+	if !r.answered.CompareAndSwap(false, true) {
+		panic("BUG: protocol: request answered twice")
+	}
+	r.resp = resp
+	close(r.done)
+}
+
+// RespondBody sends a pre-encoded body (without the response header).
+func (r *Request) RespondBody(b Body) {
+	if !r.answered.CompareAndSwap(false, true) {
+		panic("BUG: protocol: request answered twice")
+	}
+	r.body = b
+	close(r.done)
+}
+
+// RespondThrottled sends resp and then keeps the connection from reading
+// further requests for d (KIP-219 channel muting after a quota violation).
+func (r *Request) RespondThrottled(resp kmsg.Response, d time.Duration) {
+	r.throttle = d
+	r.Respond(resp)
+}
+
+// NoResponse completes a request that gets no answer (Produce with acks=0).
+func (r *Request) NoResponse() {
+	if !r.answered.CompareAndSwap(false, true) {
+		panic("BUG: protocol: request answered twice")
+	}
+	r.noReply = true
+	close(r.done)
+}
+
+// CloseConnection completes the request by closing the connection once every
+// earlier response is written; Kafka does this for an acks=0 produce that
+// failed, so the client refreshes its metadata.
+func (r *Request) CloseConnection() {
+	if !r.answered.CompareAndSwap(false, true) {
+		panic("BUG: protocol: request answered twice")
+	}
+	r.close = true
+	close(r.done)
+}
+
+// Conn describes the client connection a request arrived on.
+type Conn struct {
+	Listener   string // listener name, e.g. "PLAINTEXT"
+	RemoteAddr net.Addr
+	LocalAddr  net.Addr
+	ID         uint64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu              sync.Mutex
+	softwareName    string // client_software_name from ApiVersions v3+
+	softwareVersion string
+}
+
+// SetClientSoftware records what ApiVersions v3+ said about the client.
+func (c *Conn) SetClientSoftware(name, version string) {
+	c.mu.Lock()
+	c.softwareName, c.softwareVersion = name, version
+	c.mu.Unlock()
+}
+
+// ClientSoftware returns what SetClientSoftware recorded.
+func (c *Conn) ClientSoftware() (name, version string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.softwareName, c.softwareVersion
+}
