@@ -110,10 +110,10 @@ func (b Batch) Length() int32 { return int32(binary.BigEndian.Uint32(b[posLength
 func (b Batch) PartitionLeaderEpoch() int32 {
 	return int32(binary.BigEndian.Uint32(b[posLeaderEpoch:]))
 }
-func (b Batch) Magic() int8        { return int8(b[posMagic]) }
-func (b Batch) CRC() uint32        { return binary.BigEndian.Uint32(b[posCRC:]) }
-func (b Batch) Attributes() int16  { return int16(binary.BigEndian.Uint16(b[posAttributes:])) }
-func (b Batch) Codec() Codec       { return Codec(b.Attributes() & CodecMask) }
+func (b Batch) Magic() int8       { return int8(b[posMagic]) }
+func (b Batch) CRC() uint32       { return binary.BigEndian.Uint32(b[posCRC:]) }
+func (b Batch) Attributes() int16 { return int16(binary.BigEndian.Uint16(b[posAttributes:])) }
+func (b Batch) Codec() Codec      { return Codec(b.Attributes() & CodecMask) }
 func (b Batch) LastOffsetDelta() int32 {
 	return int32(binary.BigEndian.Uint32(b[posLastOffsetDelta:]))
 }

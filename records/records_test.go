@@ -181,7 +181,9 @@ func TestValidateProduce(t *testing.T) {
 		f(Batch(c))
 		return c
 	}
-	recrc := func(b Batch) { b[17], b[18], b[19], b[20] = byte(b.ComputeCRC()>>24), byte(b.ComputeCRC()>>16), byte(b.ComputeCRC()>>8), byte(b.ComputeCRC()) }
+	recrc := func(b Batch) {
+		b[17], b[18], b[19], b[20] = byte(b.ComputeCRC()>>24), byte(b.ComputeCRC()>>16), byte(b.ComputeCRC()>>8), byte(b.ComputeCRC())
+	}
 	zstdBatch, _ := AppendBatch(nil, producerHeader(), CodecZstd, testRecords(5))
 	for _, tc := range []struct {
 		name string
