@@ -9,4 +9,7 @@ require (
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1
 )
 
-require golang.org/x/sys v0.50.0 // indirect
+require (
+	github.com/twmb/franz-go/pkg/kadm v1.19.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)

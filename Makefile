@@ -1,0 +1,59 @@
+# Potok's workshop. `make run` starts a broker on localhost:9092 with data in
+# ./potok-data; `make test` runs everything CI runs. Both install what they
+# need (Go modules through the Go proxy, kcat from Debian, npm packages).
+
+GO       ?= go
+BIN      ?= bin/potok
+FUZZTIME ?= 60s
+
+.PHONY: all build run test unit testrace lint fuzz bench compat compat-full deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/potok
+
+run: build
+	./$(BIN) serve
+
+# The suite CI runs (kept under 20 minutes on 2 cores): static checks, the
+# unit and integration tests under the race detector, then the real-client
+# compatibility tests.
+test: lint testrace compat
+
+unit:
+	$(GO) test -count=1 ./...
+
+testrace:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	cd compat-tests && $(GO) vet ./...
+
+# Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10s for a quick pass).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./logstore/... ./records/...
+
+deps:
+	@command -v kcat >/dev/null 2>&1 || (apt-get install -y kcat >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y kcat >/dev/null))
+	@command -v kcat >/dev/null 2>&1 || (echo "kcat could not be installed"; exit 1)
+	@if [ -f compat-tests/js/package.json ]; then cd compat-tests/js && npm ci --no-audit --no-fund --loglevel=error; fi
+
+# Real clients against a real broker: franz-go, sarama, kafka-go,
+# confluent-kafka-go (librdkafka), kcat and kafkajs.
+compat: deps build
+	cd compat-tests && POTOK_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./...
+
+clean:
+	rm -rf bin potok-data

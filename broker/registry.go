@@ -1,0 +1,71 @@
+package broker
+
+import (
+	"github.com/potok-io/potok/protocol"
+)
+
+// api is one served Kafka API. The table below is the only place versions
+// are decided: dispatch and ApiVersions both read it.
+type api struct {
+	key      int16
+	min, max int16
+	serve    func(b *Broker, r *protocol.Request)
+}
+
+// registry lists every API the broker serves. Floors stay where Kafka 3.x had
+// them (older clients keep working); Produce is advertised from v0 because
+// librdkafka before 2.10 turns compression off unless it sees v0
+// (KAFKA-18659), while v0-v2 requests are answered UNSUPPORTED_VERSION.
+func registry() []api {
+	return []api{
+		{key: 0, min: 0, max: 11, serve: (*Broker).handleProduce},
+		{key: 1, min: 4, max: 12, serve: (*Broker).handleFetch},
+		{key: 2, min: 1, max: 10, serve: (*Broker).handleListOffsets},
+		{key: 3, min: 0, max: 13, serve: (*Broker).handleMetadata},
+		{key: 18, min: 0, max: 4, serve: (*Broker).handleApiVersions},
+		{key: 19, min: 0, max: 7, serve: (*Broker).handleCreateTopics},
+		{key: 20, min: 0, max: 6, serve: (*Broker).handleDeleteTopics},
+		{key: 21, min: 0, max: 2, serve: (*Broker).handleDeleteRecords},
+		{key: 22, min: 0, max: 5, serve: (*Broker).handleInitProducerID},
+		{key: 23, min: 0, max: 4, serve: (*Broker).handleOffsetForLeaderEpoch},
+		{key: 37, min: 0, max: 3, serve: (*Broker).handleCreatePartitions},
+	}
+}
+
+// apiTable indexes the registry by key.
+type apiTable struct {
+	list  []api
+	byKey map[int16]*api
+}
+
+func newAPITable() apiTable {
+	t := apiTable{list: registry(), byKey: map[int16]*api{}}
+	for i := range t.list {
+		t.byKey[t.list[i].key] = &t.list[i]
+	}
+	return t
+}
+
+// Versions implements protocol.Handler.
+func (b *Broker) Versions(key int16) (min, max int16, ok bool) {
+	a, ok := b.apis.byKey[key]
+	if !ok {
+		return 0, 0, false
+	}
+	return a.min, a.max, true
+}
+
+// Serve implements protocol.Handler.
+func (b *Broker) Serve(r *protocol.Request) {
+	b.apis.byKey[r.Key].serve(b, r)
+}
+
+// APIs returns the served API keys and version ranges, for documentation.
+func APIs() []struct{ Key, Min, Max int16 } {
+	apis := registry()
+	out := make([]struct{ Key, Min, Max int16 }, len(apis))
+	for i, a := range apis {
+		out[i].Key, out[i].Min, out[i].Max = a.key, a.min, a.max
+	}
+	return out
+}
