@@ -47,9 +47,9 @@ type Broker struct {
 	logs   *logstore.Manager
 	server *protocol.Server
 
-	mu       sync.Mutex                // serializes topic table rebuilds
+	mu       sync.Mutex                 // serializes topic table rebuilds
 	topics   atomic.Pointer[topicTable] // read without locks
-	byLog    sync.Map                  // *logstore.Log -> *partition
+	byLog    sync.Map                   // *logstore.Log -> *partition
 	pids     pidAllocator
 	advertis map[string]metadata.Endpoint // advertised endpoint per listener name
 

@@ -44,10 +44,10 @@ const pidBlockSize = 1000
 
 // pidAllocator hands out producer ids from reserved blocks.
 type pidAllocator struct {
-	b    *Broker
-	mu   sync.Mutex
+	b     *Broker
+	mu    sync.Mutex
 	next_ int64 // guarded by mu
-	end  int64 // guarded by mu; first id past the reserved block
+	end   int64 // guarded by mu; first id past the reserved block
 }
 
 func (a *pidAllocator) next() (int64, error) {

@@ -22,7 +22,7 @@ type partition struct {
 	durable atomic.Bool
 
 	mu      sync.Mutex
-	waiters offsetWaiters          // guarded by mu; acks=all produces
+	waiters offsetWaiters           // guarded by mu; acks=all produces
 	fetches map[*fetchWait]struct{} // guarded by mu; long-poll fetches
 	gone    bool                    // guarded by mu; the partition was deleted
 }

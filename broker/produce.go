@@ -208,8 +208,8 @@ type produceWait struct {
 
 	mu      sync.Mutex
 	waiting map[*kmsg.ProduceResponseTopicPartition]bool // guarded by mu
-	pending []pendingAck                                  // before start
-	done    bool                                          // guarded by mu
+	pending []pendingAck                                 // before start
+	done    bool                                         // guarded by mu
 	timer   *time.Timer
 }
 

@@ -19,16 +19,16 @@ type TopicPartition struct {
 }
 
 type Config struct {
-	SegmentBytes, SegmentMs, SegmentJitterMs                   int64
-	SegmentIndexBytes, IndexIntervalBytes                      int32
-	RetentionMs, RetentionBytes                                int64
-	Compact, Delete                                            bool
+	SegmentBytes, SegmentMs, SegmentJitterMs                  int64
+	SegmentIndexBytes, IndexIntervalBytes                     int32
+	RetentionMs, RetentionBytes                               int64
+	Compact, Delete                                           bool
 	DeleteRetentionMs, MinCompactionLagMs, MaxCompactionLagMs int64
-	MinCleanableDirtyRatio                                     float64
-	FlushMessages, FlushMs                                     int64
-	FileDeleteDelayMs                                          int64
-	Preallocate, LogAppendTime                                 bool
-	ProducerIDExpirationMs                                     int64
+	MinCleanableDirtyRatio                                    float64
+	FlushMessages, FlushMs                                    int64
+	FileDeleteDelayMs                                         int64
+	Preallocate, LogAppendTime                                bool
+	ProducerIDExpirationMs                                    int64
 }
 
 func DefaultConfig() Config {
@@ -94,14 +94,14 @@ type entry struct {
 }
 
 type Log struct {
-	m   *Manager
-	tp  TopicPartition
-	id  [16]byte
-	mu  sync.Mutex
-	cfg Config
-	b   []entry
+	m                       *Manager
+	tp                      TopicPartition
+	id                      [16]byte
+	mu                      sync.Mutex
+	cfg                     Config
+	b                       []entry
 	leo, start, hw, durable int64
-	epochs []struct {
+	epochs                  []struct {
 		e int32
 		o int64
 	}
@@ -232,11 +232,11 @@ func (l *Log) OffsetForTimestamp(ts int64, maxOffset int64) (int64, int64, int32
 	return -1, -1, -1, false
 }
 func (l *Log) MaxTimestamp(maxOffset int64) (int64, int64, int32, bool) { return -1, -1, -1, false }
-func (l *Log) LatestEpoch() int32                                      { return 0 }
-func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64)            { return epoch, l.LogEndOffset() }
-func (l *Log) EpochForOffset(offset int64) int32                       { return 0 }
-func (l *Log) TruncateTo(offset int64) error                           { return nil }
-func (l *Log) TruncateFullyAndStartAt(offset int64) error              { return nil }
+func (l *Log) LatestEpoch() int32                                       { return 0 }
+func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64)             { return epoch, l.LogEndOffset() }
+func (l *Log) EpochForOffset(offset int64) int32                        { return 0 }
+func (l *Log) TruncateTo(offset int64) error                            { return nil }
+func (l *Log) TruncateFullyAndStartAt(offset int64) error               { return nil }
 func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -257,9 +257,9 @@ type ProducerState struct {
 }
 
 func (l *Log) Producer(pid int64) (ProducerState, bool) { return ProducerState{}, false }
-func (l *Log) Producers() []ProducerState                { return nil }
-func (l *Log) Size() int64                               { return 0 }
-func (l *Log) NumSegments() int                          { return 1 }
+func (l *Log) Producers() []ProducerState               { return nil }
+func (l *Log) Size() int64                              { return 0 }
+func (l *Log) NumSegments() int                         { return 1 }
 
 var (
 	ErrOffsetOutOfRange     = errors.New("logstore: offset out of range")
