@@ -19,7 +19,7 @@ type api struct {
 func registry() []api {
 	return []api{
 		{key: 0, min: 0, max: 11, serve: (*Broker).handleProduce},
-		{key: 1, min: 4, max: 12, serve: (*Broker).handleFetch},
+		{key: 1, min: 4, max: 17, serve: (*Broker).handleFetch},
 		{key: 2, min: 1, max: 10, serve: (*Broker).handleListOffsets},
 		{key: 3, min: 0, max: 13, serve: (*Broker).handleMetadata},
 		{key: 18, min: 0, max: 4, serve: (*Broker).handleApiVersions},

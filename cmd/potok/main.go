@@ -10,6 +10,8 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/potok-io/potok/broker"
 )
 
 func main() {
@@ -22,6 +24,8 @@ func main() {
 	switch cmd {
 	case "serve":
 		err = serve(args)
+	case "apis":
+		fmt.Print(broker.APITableMarkdown())
 	case "version":
 		fmt.Println("potok", version)
 	case "help":
@@ -44,6 +48,7 @@ func usage() {
 
 commands:
   serve     run the broker (the default command)
+  apis      print the served Kafka APIs and versions (Markdown)
   version   print the version
 
 Run "potok serve -h" for the broker's flags.
