@@ -11,5 +11,6 @@ require (
 
 require (
 	github.com/twmb/franz-go/pkg/kadm v1.19.0 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )

@@ -126,3 +126,4 @@ func TestProduceConsumeEveryCodec(t *testing.T) {
 		})
 	}
 }
+

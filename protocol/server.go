@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,7 @@ type Server struct {
 
 	stop    chan struct{}
 	closing atomic.Bool
+	panics  atomic.Int64
 	wg      sync.WaitGroup
 	limiter logLimiter
 }
@@ -205,6 +207,9 @@ func (s *Server) untrack(c *conn) {
 	}
 }
 
+// HandlerPanics counts handler panics recovered so far; each is a bug.
+func (s *Server) HandlerPanics() int64 { return s.panics.Load() }
+
 // InFlightBytes returns the bytes of requests read and not yet answered.
 func (s *Server) InFlightBytes() int64 { return s.mem.held() }
 
@@ -228,7 +233,8 @@ func (s *Server) serveRequest(req *Request) {
 		if r := recover(); r != nil {
 			// A handler bug must not take the broker down; the client
 			// loses this connection and reconnects.
-			s.log.Error("handler panic", "api", req.Key, "version", req.Version, "panic", r)
+			s.panics.Add(1)
+			s.log.Error("handler panic", "api", req.Key, "version", req.Version, "panic", r, "stack", string(debug.Stack()))
 			if !req.answered.Load() {
 				req.CloseConnection()
 			}
