@@ -126,4 +126,3 @@ func TestProduceConsumeEveryCodec(t *testing.T) {
 		})
 	}
 }
-
