@@ -70,7 +70,7 @@ func TestTopicAdmin(t *testing.T) {
 	}
 
 	// Produce to a new partition works at once.
-	p := newClient(t, b)
+	p := newClient(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err := p.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: 4, Key: []byte("k")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

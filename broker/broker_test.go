@@ -2,6 +2,9 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
+	"io"
+	"net"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +15,7 @@ import (
 	"github.com/potok-io/potok/config"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // testBroker starts a broker on a free port in a temporary directory.
@@ -125,4 +129,37 @@ func TestProduceConsumeEveryCodec(t *testing.T) {
 			}
 		})
 	}
+}
+
+// request sends req at exactly its version on a fresh connection and
+// decodes the response (kgo would raise the version to the broker's max).
+func request[R kmsg.Response](t testing.TB, b *Broker, req kmsg.Request) R {
+	t.Helper()
+	c, err := net.Dial("tcp", b.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	var fm kmsg.RequestFormatter
+	if _, err := c.Write(fm.AppendRequest(nil, req, 1)); err != nil {
+		t.Fatal(err)
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(c, size[:]); err != nil {
+		t.Fatalf("%s v%d: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(c, body); err != nil {
+		t.Fatal(err)
+	}
+	resp := req.ResponseKind()
+	body = body[4:]
+	if resp.IsFlexible() && req.Key() != 18 {
+		body = body[1:] // empty header tags
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	return resp.(R)
 }
