@@ -3,10 +3,10 @@ package broker
 import (
 	"context"
 	"encoding/binary"
-	"io"
-	"net"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"testing"
