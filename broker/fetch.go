@@ -205,16 +205,18 @@ func (body *fetchBody) readPartition(p *partition, rp *kmsg.FetchRequestTopicPar
 }
 
 // fetchBody is a Fetch response whose record bytes are slices of the logs'
-// memory maps, held until the response is written.
+// memory maps, held until the response is written: writev sends them from
+// the page cache without a copy through the heap.
 type fetchBody struct {
 	resp   *kmsg.FetchResponse
 	chunks []logstore.Chunk
-	buf    []byte
+	enc    fetchEncoder
+	bufs   net.Buffers
 }
 
 func (f *fetchBody) Buffers() net.Buffers {
-	f.buf = f.resp.AppendTo(f.buf[:0])
-	return net.Buffers{f.buf}
+	f.bufs = f.enc.encode(f.resp, f.bufs[:0])
+	return f.bufs
 }
 
 func (f *fetchBody) Release() {
