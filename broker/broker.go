@@ -51,6 +51,7 @@ type Broker struct {
 	topics   atomic.Pointer[topicTable] // read without locks
 	byLog    sync.Map                   // *logstore.Log -> *partition
 	pids     pidAllocator
+	sessions fetchSessions
 	advertis map[string]metadata.Endpoint // advertised endpoint per listener name
 
 	apis          apiTable

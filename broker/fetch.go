@@ -7,17 +7,13 @@ package broker
 // never split or re-batched; the first batch of the first partition with data
 // is returned whole even past max_bytes or partition_max_bytes (KIP-74).
 // Consumers read up to the high watermark, read_committed consumers up to
-// the last stable offset, with the aborted transactions of the range.
-// Every requested partition appears in the response, with data or not.
+// the last stable offset, with the aborted transactions of the range. Every
+// partition of a full fetch appears in the response, with data or not; an
+// incremental fetch (fetchsession.go) answers only what changed.
 //
 // When less than min_bytes is available the request waits: it registers on
 // each partition it reads and is woken by their high-watermark moves, or
 // answers with what there is when max_wait_ms passes (Kafka's DelayedFetch).
-//
-// Fetch sessions (KIP-227) are answered with session id 0, the legal "no
-// session" reply (Kafka gives it when its session cache is full); clients
-// then send full fetches. An incremental fetch naming a session gets
-// FETCH_SESSION_ID_NOT_FOUND and the client starts over.
 //
 // v13+ names topics by id; an unknown id gets UNKNOWN_TOPIC_ID. Replica
 // fetches (replica id ≥ 0) are for clusters and are not served yet.
@@ -37,16 +33,16 @@ import (
 
 func (b *Broker) handleFetch(r *protocol.Request) {
 	req := r.Msg.(*kmsg.FetchRequest)
-	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
+	w := &fetchWait{b: b, r: r, req: req}
+	if code := w.prepare(); code != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		resp.ErrorCode = code
 		r.Respond(resp)
 		return
 	}
-	w := &fetchWait{b: b, r: r, req: req}
-	body, ready := w.read(false)
+	body, ready := w.read()
 	if ready || req.MaxWaitMillis <= 0 || len(w.parts) == 0 {
-		r.RespondBody(body)
+		w.send(body)
 		return
 	}
 	body.Release()
@@ -61,16 +57,97 @@ func (b *Broker) handleFetch(r *protocol.Request) {
 	w.try(false)
 }
 
+// fetchTarget is one partition a fetch reads.
+type fetchTarget struct {
+	key         sessionKey
+	fetchOffset int64
+	maxBytes    int32
+	leaderEpoch int32
+	cached      *sessionPartition // incremental fetches: what the client was last told
+}
+
 // fetchWait is one fetch request, possibly waiting for data.
 type fetchWait struct {
 	b   *Broker
 	r   *protocol.Request
 	req *kmsg.FetchRequest
 
+	targets    []fetchTarget
+	sess       *fetchSession // incremental fetch
+	newSession bool          // full fetch asking for a session
+
 	mu    sync.Mutex
 	done  bool         // guarded by mu
-	parts []*partition // partitions read, registered on while waiting
+	parts []*partition // partitions to wait on
 	timer *time.Timer
+}
+
+// prepare resolves the session and the partitions to read; it returns a
+// top-level error code for session errors.
+func (w *fetchWait) prepare() int16 {
+	req := w.req
+	byID := req.Version >= 13
+	if req.Version < 7 || req.SessionEpoch == 0 || req.SessionEpoch == -1 {
+		if req.Version >= 7 && req.SessionID != 0 {
+			w.b.sessions.remove(req.SessionID)
+		}
+		w.newSession = req.Version >= 7 && req.SessionEpoch == 0
+		for i := range req.Topics {
+			rt := &req.Topics[i]
+			for _, rp := range rt.Partitions {
+				w.targets = append(w.targets, fetchTarget{key: keyOf(rt, rp.Partition, byID),
+					fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch})
+			}
+		}
+		return 0
+	}
+	s := w.b.sessions.get(req.SessionID)
+	if s == nil {
+		return kerr.FetchSessionIDNotFound.Code
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return kerr.FetchSessionIDNotFound.Code
+	case s.epoch != req.SessionEpoch:
+		return kerr.InvalidFetchSessionEpoch.Code
+	case s.byID != byID:
+		return kerr.FetchSessionTopicIDError.Code
+	}
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		for _, rp := range rt.Partitions {
+			s.upsert(keyOf(rt, rp.Partition, byID), rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch)
+		}
+	}
+	for _, ft := range req.ForgottenTopics {
+		for _, p := range ft.Partitions {
+			k := sessionKey{part: p}
+			if byID {
+				k.id = metadata.Uuid(ft.TopicID)
+			} else {
+				k.topic = ft.Topic
+			}
+			s.forget(k)
+		}
+	}
+	if s.epoch++; s.epoch <= 0 {
+		s.epoch = 1
+	}
+	w.sess = s
+	for _, sp := range s.parts {
+		w.targets = append(w.targets, fetchTarget{key: sp.key, fetchOffset: sp.fetchOffset, maxBytes: sp.maxBytes,
+			leaderEpoch: sp.leaderEpoch, cached: sp})
+	}
+	return 0
+}
+
+func keyOf(rt *kmsg.FetchRequestTopic, partition int32, byID bool) sessionKey {
+	if byID {
+		return sessionKey{id: metadata.Uuid(rt.TopicID), part: partition}
+	}
+	return sessionKey{topic: rt.Topic, part: partition}
 }
 
 // wake is called by a partition whose high watermark moved.
@@ -85,7 +162,7 @@ func (w *fetchWait) try(final bool) {
 		w.mu.Unlock()
 		return
 	}
-	body, ready := w.read(true)
+	body, ready := w.read()
 	if !ready && !final {
 		w.mu.Unlock()
 		body.Release()
@@ -100,13 +177,50 @@ func (w *fetchWait) try(final bool) {
 	for _, p := range parts {
 		p.removeFetch(w)
 	}
+	w.send(body)
+}
+
+// send records in the session what the client is told and answers.
+func (w *fetchWait) send(body *fetchBody) {
+	resp := body.resp
+	switch {
+	case w.sess != nil:
+		w.sess.mu.Lock()
+		for _, r := range body.results {
+			if r.included && r.target.cached != nil {
+				r.target.cached.sentHW, r.target.cached.sentLSO, r.target.cached.sentLogStart = r.hw, r.lso, r.logStart
+			}
+		}
+		w.sess.mu.Unlock()
+		resp.SessionID = w.sess.id
+	case w.newSession:
+		if s := w.b.sessions.create(w.req.Version >= 13); s != nil {
+			s.mu.Lock()
+			for _, r := range body.results {
+				s.upsert(r.target.key, r.target.fetchOffset, r.target.maxBytes, r.target.leaderEpoch)
+				sp := s.index[r.target.key]
+				sp.sentHW, sp.sentLSO, sp.sentLogStart = r.hw, r.lso, r.logStart
+			}
+			s.mu.Unlock()
+			resp.SessionID = s.id
+		}
+	}
+	body.results = nil
 	w.r.RespondBody(body)
+}
+
+// partResult is what one read found for a target.
+type partResult struct {
+	target            fetchTarget
+	included          bool
+	hw, lso, logStart int64
 }
 
 // read builds a response from what the logs hold now. ready reports whether
 // it should be sent at once: min_bytes reached, or an error to report.
-func (w *fetchWait) read(again bool) (body *fetchBody, ready bool) {
+func (w *fetchWait) read() (body *fetchBody, ready bool) {
 	b, req := w.b, w.req
+	first := w.parts == nil
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	body = &fetchBody{resp: resp}
 	maxBytes := int64(b.fetchMaxBytes)
@@ -115,58 +229,64 @@ func (w *fetchWait) read(again bool) (body *fetchBody, ready bool) {
 	}
 	var total int64
 	anyError := false
-	resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(req.Topics))
-	for i := range req.Topics {
-		rt := &req.Topics[i]
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+	var st *kmsg.FetchResponseTopic
+	for _, tg := range w.targets {
 		var ts *topicState
 		if req.Version >= 13 {
-			ts = b.topicByID(metadata.Uuid(rt.TopicID))
+			ts = b.topicByID(tg.key.id)
 		} else {
-			ts = b.topic(rt.Topic)
+			ts = b.topic(tg.key.topic)
 		}
-		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
-		for j := range rt.Partitions {
-			rp := &rt.Partitions[j]
-			sp := &st.Partitions[j]
-			*sp = kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.RecordBatches = []byte{}
-			p := ts.partition(rp.Partition)
-			switch {
-			case ts == nil && req.Version >= 13:
-				sp.ErrorCode = kerr.UnknownTopicID.Code
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case p.log == nil:
-				sp.ErrorCode = kerr.KafkaStorageError.Code
-			case req.Version >= 9 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.leaderEpoch.Load():
-				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-			case req.Version >= 9 && rp.CurrentLeaderEpoch > p.leaderEpoch.Load():
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			}
-			if sp.ErrorCode != 0 {
-				anyError = true
-				continue
-			}
-			if !again {
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition = tg.key.part
+		sp.RecordBatches = []byte{}
+		p := ts.partition(tg.key.part)
+		switch {
+		case ts == nil && req.Version >= 13:
+			sp.ErrorCode = kerr.UnknownTopicID.Code
+		case p == nil:
+			sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		case p.log == nil:
+			sp.ErrorCode = kerr.KafkaStorageError.Code
+		case req.Version >= 9 && tg.leaderEpoch >= 0 && tg.leaderEpoch < p.leaderEpoch.Load():
+			sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+		case req.Version >= 9 && tg.leaderEpoch > p.leaderEpoch.Load():
+			sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+		default:
+			if first {
 				w.parts = append(w.parts, p)
 			}
-			n, err := body.readPartition(p, rp, sp, req.IsolationLevel == 1, min(int64(rp.PartitionMaxBytes), maxBytes-total), total == 0)
-			if err != nil {
-				anyError = true
-				continue
+			n, err := body.readPartition(p, &tg, &sp, req.IsolationLevel == 1, min(int64(tg.maxBytes), maxBytes-total), total == 0)
+			if err == nil {
+				total += n
 			}
-			total += n
 		}
-		resp.Topics = append(resp.Topics, st)
+		res := partResult{target: tg, hw: sp.HighWatermark, lso: sp.LastStableOffset, logStart: sp.LogStartOffset}
+		// An incremental response carries only what changed.
+		res.included = tg.cached == nil || sp.ErrorCode != 0 || len(sp.RecordBatches) > 0 ||
+			sp.HighWatermark != tg.cached.sentHW || sp.LastStableOffset != tg.cached.sentLSO || sp.LogStartOffset != tg.cached.sentLogStart
+		body.results = append(body.results, res)
+		if sp.ErrorCode != 0 {
+			anyError = true
+		}
+		if !res.included {
+			continue
+		}
+		if st == nil || st.Topic != tg.key.topic || st.TopicID != tg.key.id {
+			resp.Topics = append(resp.Topics, kmsg.NewFetchResponseTopic())
+			st = &resp.Topics[len(resp.Topics)-1]
+			st.Topic, st.TopicID = tg.key.topic, tg.key.id
+		}
+		st.Partitions = append(st.Partitions, sp)
+	}
+	if w.parts == nil {
+		w.parts = []*partition{}
 	}
 	return body, anyError || total >= int64(req.MinBytes) && total > 0 || req.MinBytes <= 0
 }
 
 // readPartition fills sp from p's log and returns the bytes added.
-func (body *fetchBody) readPartition(p *partition, rp *kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition,
+func (body *fetchBody) readPartition(p *partition, tg *fetchTarget, sp *kmsg.FetchResponseTopicPartition,
 	committed bool, limit int64, first bool) (int64, error) {
 	l := p.log
 	sp.HighWatermark = l.HighWatermark()
@@ -176,10 +296,7 @@ func (body *fetchBody) readPartition(p *partition, rp *kmsg.FetchRequestTopicPar
 	if committed {
 		bound = sp.LastStableOffset
 	}
-	if limit < 0 {
-		limit = 0
-	}
-	chunk, err := l.Read(rp.FetchOffset, logstore.ReadOptions{MaxOffset: bound, MaxBytes: int(limit), MinOneBatch: first})
+	chunk, err := l.Read(tg.fetchOffset, logstore.ReadOptions{MaxOffset: bound, MaxBytes: int(max(limit, 0)), MinOneBatch: first})
 	if err != nil {
 		if errors.Is(err, logstore.ErrOffsetOutOfRange) {
 			sp.ErrorCode = kerr.OffsetOutOfRange.Code
@@ -208,10 +325,11 @@ func (body *fetchBody) readPartition(p *partition, rp *kmsg.FetchRequestTopicPar
 // memory maps, held until the response is written: writev sends them from
 // the page cache without a copy through the heap.
 type fetchBody struct {
-	resp   *kmsg.FetchResponse
-	chunks []logstore.Chunk
-	enc    fetchEncoder
-	bufs   net.Buffers
+	resp    *kmsg.FetchResponse
+	results []partResult
+	chunks  []logstore.Chunk
+	enc     fetchEncoder
+	bufs    net.Buffers
 }
 
 func (f *fetchBody) Buffers() net.Buffers {
