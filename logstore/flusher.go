@@ -1,0 +1,226 @@
+package logstore
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// syncWorkers is how many logs the flusher syncs at once: enough to overlap
+// the fdatasyncs of a few busy partitions, few enough not to swamp the disk.
+const syncWorkers = 4
+
+// flusher is the group commit: one goroutine (plus a few sync workers) owned
+// by the Manager. Appends queue their log; each cycle takes every queued log,
+// fdatasyncs its dirty files, then advances its durable offset and wakes its
+// waiters. Appends that land during a cycle are covered by the next, so
+// concurrent appenders share syncs, and there is no delay when work waits.
+type flusher struct {
+	m *Manager
+
+	mu    sync.Mutex
+	queue []*Log // guarded by mu
+
+	wake chan struct{} // capacity 1: "the queue is not empty"
+	stop chan struct{}
+	done sync.WaitGroup
+	work chan *Log
+	wg   sync.WaitGroup // per cycle
+}
+
+func newFlusher(m *Manager) *flusher {
+	f := &flusher{m: m, wake: make(chan struct{}, 1), stop: make(chan struct{}), work: make(chan *Log)}
+	f.done.Add(1 + syncWorkers)
+	go f.loop()
+	for i := 0; i < syncWorkers; i++ {
+		go f.worker()
+	}
+	return f
+}
+
+// enqueue asks for l to be synced in the next cycle.
+func (f *flusher) enqueue(l *Log) {
+	if l.queued.Swap(true) {
+		return
+	}
+	f.mu.Lock()
+	f.queue = append(f.queue, l)
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *flusher) close() {
+	close(f.stop)
+	f.done.Wait()
+}
+
+func (f *flusher) loop() {
+	defer f.done.Done()
+	defer close(f.work)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var batch []*Log
+	for {
+		select {
+		case <-f.stop:
+			// Logs are synced by their own Close; nothing is lost here.
+			return
+		case <-f.wake:
+		case <-tick.C:
+			f.m.queueTimedFlushes()
+		}
+		for {
+			f.mu.Lock()
+			batch, f.queue = f.queue, batch[:0]
+			f.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			f.wg.Add(len(batch))
+			for _, l := range batch {
+				select {
+				case f.work <- l:
+				case <-f.stop:
+					f.wg.Done()
+				}
+			}
+			f.wg.Wait()
+			for i := range batch {
+				batch[i] = nil
+			}
+		}
+	}
+}
+
+func (f *flusher) worker() {
+	defer f.done.Done()
+	for l := range f.work {
+		advanced, _ := l.syncOnce(false)
+		if advanced && f.m.opts.OnDurable != nil {
+			f.m.opts.OnDurable(l)
+		}
+		f.wg.Done()
+	}
+}
+
+// syncOnce syncs what is dirty: sealed segments awaiting their final sync
+// (data and indexes) and the active segment's data (all its files when
+// full). It reports whether the durable offset advanced.
+func (l *Log) syncOnce(full bool) (bool, error) {
+	l.queued.Store(false) // appends from now on queue again
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return false, ErrClosed
+	}
+	target, gen := l.leo, l.truncGen
+	var sealed []*segment
+	for _, s := range l.segs[:len(l.segs)-1] {
+		if s.unsynced {
+			sealed = append(sealed, s)
+		}
+	}
+	act := l.segs[len(l.segs)-1]
+	l.mu.RUnlock()
+
+	var err error
+	for _, s := range sealed {
+		if err = s.syncAll(); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		if full {
+			err = act.syncAll()
+		} else {
+			err = act.log.sync()
+		}
+	}
+
+	l.mu.Lock()
+	advanced := false
+	if err == nil {
+		for _, s := range sealed {
+			s.unsynced = false
+		}
+		if gen == l.truncGen && target > l.durable.Load() {
+			l.durable.Store(target)
+			advanced = true
+		}
+		if full && gen == l.truncGen {
+			l.recoveryPoint = max(l.recoveryPoint, target)
+		} else if len(l.segs) > 0 {
+			// Every sealed segment is synced with its indexes: recovery
+			// need not look before the active segment.
+			rp := l.segs[len(l.segs)-1].base
+			for _, s := range l.segs {
+				if s.unsynced {
+					rp = s.base
+					break
+				}
+			}
+			l.recoveryPoint = max(l.recoveryPoint, min(rp, l.durable.Load()))
+		}
+		l.lastFlush = l.m.nowMs()
+	} else if l.broken == nil {
+		// The kernel may have dropped the unsynced pages (fsync errors are
+		// reported once): what lies past the durable offset can no longer
+		// be trusted. The next append truncates it before writing.
+		l.broken = &syncFailure{err}
+	}
+	l.mu.Unlock()
+	if err != nil {
+		l.logger.Error("logstore: sync failed", "partition", l.tp.String(), "err", err)
+	}
+	l.wakeDurable(err)
+	return advanced, err
+}
+
+// syncFailure marks a log whose unsynced tail must be cut before appending.
+type syncFailure struct{ err error }
+
+func (e *syncFailure) Error() string { return fmt.Sprintf("%v (unsynced data dropped)", e.err) }
+func (e *syncFailure) Unwrap() error { return e.err }
+
+func (s *segment) syncAll() error {
+	for _, a := range []*afile{s.log, s.idx, s.tidx, s.txn} {
+		if a != nil {
+			if err := a.sync(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Flush syncs everything now, indexes included: on success the durable
+// offset covers every append that returned before Flush was called.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	l.unflushed = 0
+	l.mu.Unlock()
+	_, err := l.syncOnce(true)
+	return err
+}
+
+// queueTimedFlushes queues logs whose flush.ms has passed.
+func (m *Manager) queueTimedFlushes() {
+	now := m.nowMs()
+	for _, l := range m.Logs() {
+		l.mu.Lock()
+		due := l.cfg.FlushMs != math.MaxInt64 && l.unflushed > 0 && now-l.lastFlush >= l.cfg.FlushMs
+		if due {
+			l.unflushed = 0
+		}
+		l.mu.Unlock()
+		if due {
+			m.flusher.enqueue(l)
+		}
+	}
+}
