@@ -107,6 +107,9 @@ func decodePartitionMeta(data []byte) ([16]byte, error) {
 }
 
 // parsePartitionDir splits "<topic>-<partition>" (topics may contain '-').
+// metadataTopic is the directory prefix of the cluster metadata log.
+const metadataTopic = "__cluster_metadata"
+
 func parsePartitionDir(name string) (TopicPartition, bool) {
 	i := strings.LastIndexByte(name, '-')
 	if i <= 0 || i == len(name)-1 {
@@ -114,6 +117,11 @@ func parsePartitionDir(name string) (TopicPartition, bool) {
 	}
 	p, err := strconv.ParseInt(name[i+1:], 10, 32)
 	if err != nil || p < 0 || strconv.Itoa(int(p)) != name[i+1:] {
+		return TopicPartition{}, false
+	}
+	if name[:i] == metadataTopic {
+		// The metadata log lives beside the partitions but is not one
+		// (Kafka's LogManager skips it the same way).
 		return TopicPartition{}, false
 	}
 	return TopicPartition{name[:i], int32(p)}, true
