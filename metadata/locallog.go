@@ -202,7 +202,7 @@ func (l *LocalLog) Rewrite(recs []Record) error {
 	if err != nil {
 		return fmt.Errorf("metadata: rewrite: %w", err)
 	}
-	if _, err := f.Write(buf); err == nil {
+	if _, err = f.Write(buf); err == nil {
 		err = unix.Fdatasync(int(f.Fd()))
 	}
 	if err != nil {
