@@ -71,11 +71,14 @@ func (pl partitionLog) Append(batch []byte) (int64, error) {
 
 func (pl partitionLog) WhenCommitted(end int64, fn func(error)) {
 	pl.p.waitFor(end, func(ok bool) {
-		if ok {
-			fn(nil)
-		} else {
-			fn(errPartitionGone)
-		}
+		// Never inside WhenCommitted: the caller may hold its lock.
+		go func() {
+			if ok {
+				fn(nil)
+			} else {
+				fn(errPartitionGone)
+			}
+		}()
 	})
 }
 

@@ -20,8 +20,9 @@ type PartitionLog interface {
 	Append(batch []byte) (end int64, err error)
 	// WhenCommitted calls fn once every offset below end is committed
 	// (durable on a single node, replicated in a cluster), or with an
-	// error if the broker stops hosting the partition first. fn may run
-	// on another goroutine and must not block.
+	// error if the broker stops hosting the partition first. fn always
+	// runs on another goroutine, never inside WhenCommitted, so callers
+	// may hold their own locks when they call it.
 	WhenCommitted(end int64, fn func(error))
 	// Replay calls fn with each batch from the log start up to the high
 	// watermark, in order, for loading.
