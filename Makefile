@@ -6,7 +6,7 @@ GO       ?= go
 BIN      ?= bin/potok
 FUZZTIME ?= 60s
 
-.PHONY: all build run test unit testrace lint fuzz bench compat compat-full deps clean
+.PHONY: all build run test unit testrace lint fuzz bench compat compat-full deps clean readme
 
 all: build
 
@@ -57,3 +57,10 @@ compat: deps build
 
 clean:
 	rm -rf bin potok-data
+
+# Regenerate README.md's API table from the broker's registry.
+readme:
+	@$(GO) run ./cmd/potok apis > .apitable.tmp
+	@awk 'BEGIN{t=""; while ((getline l < ".apitable.tmp") > 0) t = t l "\n"} \
+		/<!-- api-table/ {print; printf "%s", t; skip=1; next} /<!-- \/api-table -->/ {skip=0} !skip {print}' README.md > README.md.tmp
+	@mv README.md.tmp README.md; rm -f .apitable.tmp

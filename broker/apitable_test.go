@@ -7,13 +7,13 @@ import (
 )
 
 // TestReadmeAPITable fails when README.md's API table differs from the
-// registry. Regenerate it with `go run ./cmd/potok apis`.
+// registry. Regenerate it with `make readme`.
 func TestReadmeAPITable(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(readme), APITableMarkdown()) {
-		t.Fatalf("README.md's API table is stale; replace it with the output of `go run ./cmd/potok apis`:\n%s", APITableMarkdown())
+		t.Fatalf("README.md's API table is stale; regenerate it with `make readme`:\n%s", APITableMarkdown())
 	}
 }

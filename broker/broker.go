@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/potok-io/potok/config"
+	"github.com/potok-io/potok/coordinator"
 	"github.com/potok-io/potok/logstore"
 	"github.com/potok-io/potok/metadata"
 	"github.com/potok-io/potok/protocol"
@@ -52,6 +53,10 @@ type Broker struct {
 	byLog    sync.Map                   // *logstore.Log -> *partition
 	pids     pidAllocator
 	sessions fetchSessions
+	txn      *coordinator.TxnCoordinator
+	// onMarker tells the group coordinator that a transaction marker was
+	// written to a __consumer_offsets partition.
+	onMarker func(partition int32, producerID int64, commit bool)
 	advertis map[string]metadata.Endpoint // advertised endpoint per listener name
 
 	apis          apiTable
@@ -112,6 +117,11 @@ func New(opts Options) (*Broker, error) {
 		defer b.mu.Unlock()
 		b.rebuildTopics(next)
 	})
+	if err := b.startTxnCoordinator(); err != nil {
+		logs.Close()
+		ctrl.Close()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -399,6 +409,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	b.txn.Close()
 	if err := b.logs.Close(); err != nil {
 		errs = append(errs, err)
 	}

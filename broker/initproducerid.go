@@ -6,9 +6,8 @@ package broker
 // producer id with epoch 0, also when it re-initialises after an error
 // (KIP-360 v3+ sends its old id and epoch; Kafka allocates anew for
 // non-transactional producers). Ids come from blocks reserved in the metadata
-// log, so none is handed out twice, across restarts too. Transactional ids
-// belong to the transaction coordinator, which is not served yet:
-// COORDINATOR_NOT_AVAILABLE.
+// log, so none is handed out twice, across restarts too. A transactional id
+// goes to the transaction coordinator (epoch bumps, fencing, KIP-360).
 
 import (
 	"sync"
@@ -24,8 +23,7 @@ func (b *Broker) handleInitProducerID(r *protocol.Request) {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		r.Respond(resp)
+		b.txn.InitProducerID(req, func(resp *kmsg.InitProducerIDResponse) { r.Respond(resp) })
 		return
 	}
 	pid, err := b.pids.next()

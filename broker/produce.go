@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/potok-io/potok/coordinator"
 	"github.com/potok-io/potok/logstore"
 	"github.com/potok-io/potok/protocol"
 	"github.com/potok-io/potok/records"
@@ -63,7 +64,7 @@ func (b *Broker) handleProduce(r *protocol.Request) {
 			case req.Version < 3:
 				sp.ErrorCode = kerr.UnsupportedVersion.Code
 			default:
-				p, end = b.produceTo(ts, rp, req.Version, now, sp, scratch)
+				p, end = b.produceTo(ts, rp, req.Version, req.TransactionID, now, sp, scratch)
 			}
 			if sp.ErrorCode != 0 {
 				failed = true
@@ -90,7 +91,7 @@ func (b *Broker) handleProduce(r *protocol.Request) {
 // produceTo validates and appends one partition's batch, filling sp. When
 // the append succeeded it returns the partition and the offset just past the
 // batch, which acks=all waits for.
-func (b *Broker) produceTo(ts *topicState, rp *kmsg.ProduceRequestTopicPartition, version int16, now time.Time,
+func (b *Broker) produceTo(ts *topicState, rp *kmsg.ProduceRequestTopicPartition, version int16, txnID *string, now time.Time,
 	sp *kmsg.ProduceResponseTopicPartition, scratch *[]byte) (*partition, int64) {
 	p := ts.partition(rp.Partition)
 	switch {
@@ -123,6 +124,20 @@ func (b *Broker) produceTo(ts *topicState, rp *kmsg.ProduceRequestTopicPartition
 	if verr != nil {
 		setRecordError(sp, verr, version)
 		return nil, 0
+	}
+	if v.Batch.IsTransactional() {
+		// KIP-890 part 1: a transactional batch is written only to a
+		// partition of the producer's ongoing transaction, so a late
+		// write cannot leave a transaction hanging.
+		if txnID == nil {
+			sp.ErrorCode = kerr.InvalidRecord.Code
+			return nil, 0
+		}
+		if e := b.txn.VerifyPartition(*txnID, v.Batch.ProducerID(), v.Batch.ProducerEpoch(),
+			coordinator.TopicPartition{Topic: ts.name, Partition: rp.Partition}); e != nil {
+			sp.ErrorCode = e.Code
+			return nil, 0
+		}
 	}
 	batch := []byte(v.Batch)
 	if recompress && v.Batch.Codec() != target {

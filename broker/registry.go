@@ -28,7 +28,12 @@ func registry() []api {
 		{key: 21, min: 0, max: 2, serve: (*Broker).handleDeleteRecords},
 		{key: 22, min: 0, max: 5, serve: (*Broker).handleInitProducerID},
 		{key: 23, min: 0, max: 4, serve: (*Broker).handleOffsetForLeaderEpoch},
+		{key: 24, min: 0, max: 3, serve: (*Broker).handleAddPartitionsToTxn},
+		{key: 25, min: 0, max: 4, serve: (*Broker).handleAddOffsetsToTxn},
+		{key: 26, min: 0, max: 4, serve: (*Broker).handleEndTxn},
 		{key: 37, min: 0, max: 3, serve: (*Broker).handleCreatePartitions},
+		{key: 65, min: 0, max: 0, serve: (*Broker).handleDescribeTransactions},
+		{key: 66, min: 0, max: 1, serve: (*Broker).handleListTransactions},
 	}
 }
 
