@@ -63,14 +63,14 @@ func (m *model) lastPid(pid int64) *mBatch {
 
 // modelRun holds one randomized run.
 type modelRun struct {
-	t    *testing.T
-	rng  *rand.Rand
-	fs   *MemFS
-	clk  *clock
-	mgr  *Manager
-	l    *Log
-	m    model
-	cfg  Config
+	t     *testing.T
+	rng   *rand.Rand
+	fs    *MemFS
+	clk   *clock
+	mgr   *Manager
+	l     *Log
+	m     model
+	cfg   Config
 	step  int
 	seed  int64
 	trace []string
@@ -188,7 +188,6 @@ func (r *modelRun) append(seq *int32) {
 	rng := r.rng
 	n := 1 + rng.Intn(2)
 	var buf []byte
-	var specs []batchSpec
 	idem := rng.Intn(4) == 0
 	if idem {
 		n = 1
@@ -201,7 +200,6 @@ func (r *modelRun) append(seq *int32) {
 		if idem {
 			s.pid, s.seq = 1, *seq
 		}
-		specs = append(specs, s)
 		buf = append(buf, buildBatch(r.t, s)...)
 	}
 	durable := rng.Intn(3) == 0
