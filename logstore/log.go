@@ -347,7 +347,15 @@ func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, erro
 	// Roll first if the batches do not belong in the active segment.
 	act := l.segs[len(l.segs)-1]
 	if l.shouldRoll(act, int64(len(batches)), first, next-1, firstMaxTs, now) {
-		if err := l.rollLocked(first); err != nil {
+		// The new segment starts at the log end, not at the first batch
+		// (Kafka's choice): a follower's gap then lies inside a segment, so
+		// every segment ends where the next begins and recovery can tell
+		// a lost tail (a hole between segments) from a gap.
+		base := l.leo
+		if next-1-base > math.MaxInt32 {
+			base = first
+		}
+		if err := l.rollLocked(base); err != nil {
 			return res, err
 		}
 		act = l.segs[len(l.segs)-1]

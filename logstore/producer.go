@@ -58,7 +58,7 @@ func (e *producerEntry) addBatch(m batchMeta) {
 }
 
 func (e *producerEntry) findDuplicate(firstSeq, lastSeq int32) *batchMeta {
-	for i := 0; i < e.n; i++ {
+	for i := e.n - 1; i >= 0; i-- {
 		if e.batches[i].firstSeq == firstSeq && e.batches[i].lastSeq == lastSeq {
 			return &e.batches[i]
 		}
@@ -263,6 +263,12 @@ func (p *producers) apply(pb *pendingBatch) (AbortedTxn, bool) {
 		p.ongoing[pb.pid] = pb.firstOff
 	}
 	if pb.meta.firstSeq >= 0 {
+		if l := e.last(); l != nil && pb.meta.firstSeq != records.IncrementSequence(l.lastSeq, 1) {
+			// A break in the sequence within one epoch: the producer was
+			// forgotten and started over (or a follower copied it so); the
+			// old batches are no longer its recent history.
+			e.n = 0
+		}
 		e.addBatch(pb.meta)
 	}
 	return AbortedTxn{}, false

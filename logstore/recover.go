@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -188,6 +189,15 @@ func (m *Manager) openLog(dataDir string, tp TopicPartition, ck *dirCheckpoints,
 			l.closeSegs()
 			return nil, err
 		}
+		if !cut && i < len(l.segs)-1 && s.next < l.segs[i+1].base && l.segs[i+1].base-s.base <= math.MaxInt32 {
+			// Segments are contiguous (a roll starts the next one at the
+			// log end): a hole means this segment's unsynced tail was
+			// lost while a later file survived. Nothing after the hole
+			// can be kept.
+			l.logger.Warn("logstore: segment ends before the next begins; dropping what follows",
+				"segment", s.log.path, "end", s.next, "next", l.segs[i+1].base)
+			cut = true
+		}
 		if cut || (s.log.size == 0 && i < len(l.segs)-1) {
 			// Everything after a cut is unreachable garbage (Kafka deletes
 			// it too); an empty sealed segment is dropped likewise.
@@ -222,6 +232,9 @@ func (m *Manager) openLog(dataDir string, tp TopicPartition, ck *dirCheckpoints,
 	}
 	l.logStart = min(max(l.logStart, l.segs[0].base), l.leo)
 	l.hw = min(max(ck.hw[tp], l.logStart), l.leo)
+	// Producers whose every batch is gone are forgotten, as when the log
+	// start moved (the snapshot may predate that).
+	l.prod.evict(l.logStart, now, -1)
 
 	// Snapshots past the end describe a future that was cut off.
 	for _, off := range snaps {

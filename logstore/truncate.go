@@ -9,8 +9,11 @@ import (
 )
 
 // TruncateTo drops every batch whose last offset is >= offset (followers
-// after a leader change). The log end becomes offset. No-op at or past the
-// end.
+// after a leader change). The log end becomes the offset after the last
+// batch kept, which is offset itself when offset is a batch boundary. (Kafka
+// sets it to offset even when that cuts a batch, which a restart then
+// contradicts; here the end is always where the data ends.) No-op at or
+// past the end.
 func (l *Log) TruncateTo(offset int64) error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -23,7 +26,14 @@ func (l *Log) TruncateTo(offset int64) error {
 	if offset <= l.logStart || offset <= l.segs[0].base {
 		return l.truncateFullyLocked(max(offset, 0))
 	}
-	return l.truncateLocked(offset)
+	if err := l.truncateLocked(offset); err != nil {
+		return err
+	}
+	if l.leo < l.logStart {
+		// The cut fell inside the batch holding the log start.
+		return l.truncateFullyLocked(l.logStart)
+	}
+	return nil
 }
 
 // TruncateFullyAndStartAt empties the log; it restarts at offset.
@@ -75,22 +85,19 @@ func (l *Log) truncateLocked(offset int64) error {
 	if err := l.cutSegment(s, pos, offset); err != nil {
 		return l.failWrite(err)
 	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
-		return l.failWrite(storageErr(err))
-	}
 
+	end := s.next // after the last batch kept (set by cutSegment)
 	l.mu.Lock()
 	l.segs = l.segs[:k+1]
-	s.next = offset
 	s.mapMu.Lock()
 	s.activate(&l.cfg)
 	s.mapMu.Unlock()
 	s.unsynced = false
-	l.leo = offset
-	l.hw = min(l.hw, offset)
-	l.recoveryPoint = min(l.recoveryPoint, offset)
-	if l.durable.Load() > offset {
-		l.durable.Store(offset)
+	l.leo = end
+	l.hw = min(l.hw, end)
+	l.recoveryPoint = min(l.recoveryPoint, end)
+	if l.durable.Load() > end {
+		l.durable.Store(end)
 	}
 	l.truncGen++
 	l.broken = nil
@@ -98,10 +105,18 @@ func (l *Log) truncateLocked(offset int64) error {
 	for _, d := range doomed {
 		l.deleteSegmentFiles(d)
 	}
-	if err := l.afterTruncate(offset); err != nil {
+	// The cut must be durable before anything is appended after it, or a
+	// crash could bring dropped segments back under new data.
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.failWrite(storageErr(err))
+	}
+	if err := l.afterTruncate(end); err != nil {
 		return err
 	}
-	return nil
+	// The recovery point on disk may lie past the new end: data appended
+	// from here on must be rescanned after a crash (Kafka checkpoints
+	// after truncation too).
+	return l.m.writeCheckpoints(false)
 }
 
 // cutSegment drops the bytes of s from pos on (and the index entries for
@@ -240,9 +255,17 @@ func (l *Log) afterTruncate(end int64) error {
 	if err != nil {
 		return err
 	}
+	removed := false
 	for _, off := range snaps {
 		if off > end {
 			_ = l.fs.Remove(fileName(l.dir, off, snapshotSuffix))
+			removed = true
+		}
+	}
+	if removed {
+		// A snapshot of the dropped history must not return after a crash.
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return storageErr(err)
 		}
 	}
 	l.mu.Lock()
@@ -255,6 +278,7 @@ func (l *Log) afterTruncate(end int64) error {
 			}
 		}
 	}
+	l.prod.evict(l.logStart, l.m.nowMs(), -1)
 	return nil
 }
 
