@@ -833,12 +833,29 @@ func (l *Log) readSegment(s *segment, offset, maxOff int64, o ReadOptions) (Chun
 	if pos > int64(len(data)) {
 		pos = 0 // a bad index entry: scan from the start
 	}
-	if pos, err = s.findBatch(data, pos, offset); err != nil {
+	c, found, err := l.readFrom(s, mp, data, pos, offset, maxOff, o)
+	if err != nil && pos > 0 {
+		// The index may be what is wrong (it has no checksum): scan from
+		// the start of the segment before blaming the data.
+		c, found, err = l.readFrom(s, mp, data, 0, offset, maxOff, o)
+	}
+	if err != nil || !found || len(c.Data) == 0 {
 		mp.release()
+		c.ref = nil
+	}
+	return c, found, err
+}
+
+// readFrom scans from pos (a batch boundary, per the index) for the batch
+// holding offset and gathers batches after it. The chunk it returns takes
+// over the caller's reference mp when it holds data.
+func (l *Log) readFrom(s *segment, mp *mapping, data []byte, pos, offset, maxOff int64, o ReadOptions) (Chunk, bool, error) {
+	empty := Chunk{FirstOffset: offset, NextOffset: offset}
+	pos, err := s.findBatch(data, pos, offset)
+	if err != nil {
 		return empty, false, err
 	}
 	if pos >= int64(len(data)) {
-		mp.release()
 		return empty, false, nil
 	}
 	end, next, firstOff := pos, offset, int64(-1)
@@ -848,7 +865,6 @@ func (l *Log) readSegment(s *segment, offset, maxOff int64, o ReadOptions) (Chun
 			if err == nil {
 				err = records.ErrCorrupt
 			}
-			mp.release()
 			return empty, false, s.corruptErr(end, err)
 		}
 		if b.LastOffset() >= maxOff {
@@ -865,11 +881,9 @@ func (l *Log) readSegment(s *segment, offset, maxOff int64, o ReadOptions) (Chun
 		next = b.LastOffset() + 1
 	}
 	if end == pos {
-		mp.release()
 		return empty, true, nil
 	}
 	if err := s.verify(data, pos, end); err != nil {
-		mp.release()
 		return empty, false, err
 	}
 	return Chunk{Data: data[pos:end:end], FirstOffset: firstOff, NextOffset: next, ref: mp}, true, nil

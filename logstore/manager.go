@@ -28,6 +28,10 @@ type ManagerOptions struct {
 	RetentionCheckInterval time.Duration
 	// CleanerInterval paces background compaction: 0 = 15 s, < 0 = none.
 	CleanerInterval time.Duration
+	// LogConfig returns the config of a partition found on disk by Open,
+	// so that recovery rebuilds indexes with the right settings; nil means
+	// DefaultConfig until the broker calls SetConfig.
+	LogConfig func(tp TopicPartition) Config
 	// CheckpointInterval paces writing the recovery-point, log-start and
 	// replication checkpoints (log.flush.offset.checkpoint.interval.ms):
 	// 0 = 60 s, < 0 = only on Close.

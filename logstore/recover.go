@@ -59,7 +59,11 @@ func (m *Manager) createLog(dataDir string, tp TopicPartition, topicID [16]byte,
 // byte ends the log: the segment is cut there and later segments are
 // deleted. Indexes of recovered segments are rebuilt from the batches.
 func (m *Manager) openLog(dataDir string, tp TopicPartition, ck *dirCheckpoints, clean bool) (*Log, error) {
-	l := m.newLog(dataDir, tp, DefaultConfig())
+	cfg := DefaultConfig()
+	if m.opts.LogConfig != nil {
+		cfg = m.opts.LogConfig(tp)
+	}
+	l := m.newLog(dataDir, tp, cfg)
 	if data, err := readFile(m.fs, l.path(partitionMetaFile)); err == nil {
 		if id, err := decodePartitionMeta(data); err == nil {
 			l.topicID = id

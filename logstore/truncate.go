@@ -120,14 +120,31 @@ func (l *Log) truncateLocked(offset int64) error {
 }
 
 // cutSegment drops the bytes of s from pos on (and the index entries for
-// them), and syncs the result.
+// them), and syncs the result. Files that readers map are cut only while
+// the log's mutex is held exclusively, so no reader is inside them; a log
+// file a reader still holds a Chunk of is replaced by a copy instead.
 func (l *Log) cutSegment(s *segment, pos, offset int64) error {
-	if pos < s.log.size {
-		if s.log.pinned() {
+	for {
+		l.mu.Lock()
+		if pos < s.log.size && s.log.pinned() {
+			l.mu.Unlock()
 			if err := l.copyPrefix(s, pos); err != nil {
 				return err
 			}
-		} else if err := s.log.truncate(pos); err != nil {
+			continue // a new reader may have come; check again
+		}
+		err := l.cutSegmentLocked(s, pos, offset)
+		l.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		return s.syncAll()
+	}
+}
+
+func (l *Log) cutSegmentLocked(s *segment, pos, offset int64) error {
+	if pos < s.log.size {
+		if err := s.log.truncate(pos); err != nil {
 			return err
 		}
 	}
@@ -187,7 +204,7 @@ func (l *Log) cutSegment(s *segment, pos, offset int64) error {
 	}
 	s.sinceIndex = 0
 	s.verified.Store(min(s.verified.Load(), s.log.size))
-	return s.syncAll()
+	return nil
 }
 
 func lookupPos(data []byte, i int) int64 {
