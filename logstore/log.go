@@ -43,6 +43,7 @@ type Log struct {
 
 	appendMu sync.Mutex
 	syncMu   sync.Mutex
+	cleanMu  sync.Mutex // one compaction pass at a time
 
 	mu       sync.RWMutex
 	cfg      Config
@@ -822,16 +823,14 @@ func (l *Log) Read(offset int64, o ReadOptions) (Chunk, error) {
 // the segment's batches.
 func (l *Log) readSegment(s *segment, offset, maxOff int64, o ReadOptions) (Chunk, bool, error) {
 	empty := Chunk{FirstOffset: offset, NextOffset: offset}
-	pos, err := s.indexLookup(offset)
-	if err != nil {
-		return empty, false, err
-	}
 	mp, data, err := s.view(s.log)
 	if err != nil {
 		return empty, false, err
 	}
-	if pos > int64(len(data)) {
-		pos = 0 // a bad index entry: scan from the start
+	pos, err := s.seek(data, offset)
+	if err != nil {
+		mp.release()
+		return empty, false, err
 	}
 	c, found, err := l.readFrom(s, mp, data, pos, offset, maxOff, o)
 	if err != nil && pos > 0 {

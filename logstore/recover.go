@@ -414,7 +414,7 @@ func (l *Log) replaySegment(s *segment, from int64) error {
 	defer mp.release()
 	pos := int64(0)
 	if from > s.base {
-		if pos, err = s.indexLookup(from); err != nil {
+		if pos, err = s.seek(data, from); err != nil {
 			return err
 		}
 	}

@@ -67,15 +67,14 @@ func (l *Log) truncateLocked(offset int64) error {
 	// Position of the first batch to drop.
 	pos := s.log.size
 	if s.next > offset {
-		p, err := s.indexLookup(offset)
-		if err != nil {
-			return err
-		}
 		mp, data, err := s.view(s.log)
 		if err != nil {
 			return err
 		}
-		p, err = s.findBatch(data, min(p, int64(len(data))), offset)
+		p, err := s.seek(data, offset)
+		if err == nil {
+			p, err = s.findBatch(data, p, offset)
+		}
 		mp.release()
 		if err != nil {
 			return err
