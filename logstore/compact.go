@@ -33,6 +33,14 @@ func (l *Log) Compact() (CompactStats, error) {
 		if _, err := l.syncOnce(false); err != nil {
 			return CompactStats{}, err
 		}
+		l.mu.RLock()
+		stale := l.persistedRP < l.recoveryPoint
+		l.mu.RUnlock()
+		if stale {
+			if err := l.m.writeCheckpoints(false); err != nil {
+				return CompactStats{}, err
+			}
+		}
 	}
 	p, err := l.planClean()
 	if err != nil || p == nil {
@@ -78,9 +86,10 @@ func (p *cleanPlan) release() {
 
 // planClean picks the segments to clean: every sealed segment below the
 // first uncleanable offset, which is the least of the active segment's base,
-// the high watermark, the first open transaction, the recovery point (so
-// that cleaned segments are never rescanned by recovery) and the first
-// segment younger than min.compaction.lag.ms.
+// the high watermark, the first open transaction, the recovery point on
+// disk (so that recovery never rescans a cleaned segment, whose end may lie
+// before the next segment's base and would look like a lost tail) and the
+// first segment younger than min.compaction.lag.ms.
 func (l *Log) planClean() (*cleanPlan, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -91,7 +100,7 @@ func (l *Log) planClean() (*cleanPlan, error) {
 		return nil, nil
 	}
 	now := l.m.nowMs()
-	end := min(l.segs[len(l.segs)-1].base, l.hw, l.recoveryPoint)
+	end := min(l.segs[len(l.segs)-1].base, l.hw, l.persistedRP)
 	if f := l.prod.firstUnstable(); f >= 0 {
 		end = min(end, f)
 	}

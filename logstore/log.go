@@ -66,6 +66,9 @@ type Log struct {
 	// recoveryPoint: everything below it is synced with its indexes.
 	recoveryPoint     int64
 	cleanerCheckpoint int64
+	// persistedRP is the recovery point last written to the checkpoint
+	// file: what a crash would recover from.
+	persistedRP int64
 
 	durable atomic.Int64
 	queued  atomic.Bool // in the flusher's queue

@@ -265,6 +265,10 @@ func (m *Manager) openLog(dataDir string, tp TopicPartition, ck *dirCheckpoints,
 	}
 	l.durable.Store(l.leo)
 	l.recoveryPoint = l.leo
+	l.persistedRP = min(rp, l.leo)
+	if clean {
+		l.persistedRP = l.leo
+	}
 	return l, nil
 }
 

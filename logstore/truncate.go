@@ -94,7 +94,9 @@ func (l *Log) truncateLocked(offset int64) error {
 	s.unsynced = false
 	l.leo = end
 	l.hw = min(l.hw, end)
+	l.cleanerCheckpoint = min(l.cleanerCheckpoint, end)
 	l.recoveryPoint = min(l.recoveryPoint, end)
+	l.persistedRP = min(l.persistedRP, end)
 	if l.durable.Load() > end {
 		l.durable.Store(end)
 	}
@@ -333,6 +335,8 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.mu.Lock()
 	l.segs = []*segment{s}
 	l.leo, l.logStart, l.hw, l.recoveryPoint = offset, offset, offset, offset
+	l.cleanerCheckpoint = offset
+	l.persistedRP = min(l.persistedRP, offset)
 	l.durable.Store(offset)
 	l.truncGen++
 	l.broken = nil
@@ -517,7 +521,9 @@ func (l *Log) ApplyRetention() (int, error) {
 	}
 	for n < len(l.segs)-1 {
 		s := l.segs[n]
-		if s.next > l.hw {
+		// Kafka's bound: the next segment's base, which a cleaned segment
+		// may end well before.
+		if l.segs[n+1].base > l.hw {
 			break
 		}
 		bySize := cfg.RetentionBytes >= 0 && total-s.log.size >= cfg.RetentionBytes
