@@ -23,6 +23,7 @@ type TopicPartition struct {
 //
 // Locks, in the order they are taken:
 //
+//	cleanMu   one compaction pass at a time.
 //	appendMu  serializes everything that writes: Append, Roll, truncation,
 //	          retention, DeleteRecords, the compaction swap, Close.
 //	syncMu    held while files are synced or closed, so the flusher never
@@ -43,7 +44,7 @@ type Log struct {
 
 	appendMu sync.Mutex
 	syncMu   sync.Mutex
-	cleanMu  sync.Mutex // one compaction pass at a time
+	cleanMu  sync.Mutex
 
 	mu       sync.RWMutex
 	cfg      Config
