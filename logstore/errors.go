@@ -3,6 +3,7 @@ package logstore
 import (
 	"errors"
 	"fmt"
+	"os"
 )
 
 // Errors returned by the log. Callers test them with errors.Is; the returned
@@ -38,10 +39,15 @@ func (e *storageError) Unwrap() []error {
 	return []error{ErrStorage, e.err}
 }
 
-// storageErr wraps err as ErrStorage unless it already is one.
+// storageErr wraps err as ErrStorage unless it already is one. A path
+// error is unwrapped to its cause: the callers name the file themselves.
 func storageErr(err error) error {
 	if err == nil || errors.Is(err, ErrStorage) {
 		return err
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
 	}
 	return &storageError{err}
 }

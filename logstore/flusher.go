@@ -21,6 +21,7 @@ type flusher struct {
 
 	mu    sync.Mutex
 	queue []*Log // guarded by mu
+	busy  int    // logs taken from the queue and not yet synced; guarded by mu
 
 	wake chan struct{} // capacity 1: "the queue is not empty"
 	stop chan struct{}
@@ -53,6 +54,14 @@ func (f *flusher) enqueue(l *Log) {
 	}
 }
 
+// idle reports whether nothing is queued or being synced (for tests that
+// want the background syncs settled before they look).
+func (f *flusher) idle() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.queue) == 0 && f.busy == 0
+}
+
 func (f *flusher) close() {
 	close(f.stop)
 	f.done.Wait()
@@ -76,6 +85,7 @@ func (f *flusher) loop() {
 		for {
 			f.mu.Lock()
 			batch, f.queue = f.queue, batch[:0]
+			f.busy = len(batch)
 			f.mu.Unlock()
 			if len(batch) == 0 {
 				break
@@ -103,6 +113,9 @@ func (f *flusher) worker() {
 		if advanced && f.m.opts.OnDurable != nil {
 			f.m.opts.OnDurable(l)
 		}
+		f.mu.Lock()
+		f.busy--
+		f.mu.Unlock()
 		f.wg.Done()
 	}
 }

@@ -158,3 +158,15 @@ func tempDirs(t testing.TB, n int) []string {
 	}
 	return out
 }
+
+// settle waits until the flusher has nothing queued or in flight.
+func settle(t testing.TB, m *Manager) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !m.flusher.idle() {
+		if time.Now().After(deadline) {
+			t.Fatal("flusher never settled")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}

@@ -23,6 +23,7 @@ type TopicPartition struct {
 //
 // Locks, in the order they are taken:
 //
+//	cleanMu   one compaction pass at a time.
 //	appendMu  serializes everything that writes: Append, Roll, truncation,
 //	          retention, DeleteRecords, the compaction swap, Close.
 //	syncMu    held while files are synced or closed, so the flusher never
@@ -43,6 +44,7 @@ type Log struct {
 
 	appendMu sync.Mutex
 	syncMu   sync.Mutex
+	cleanMu  sync.Mutex
 
 	mu       sync.RWMutex
 	cfg      Config
@@ -65,6 +67,9 @@ type Log struct {
 	// recoveryPoint: everything below it is synced with its indexes.
 	recoveryPoint     int64
 	cleanerCheckpoint int64
+	// persistedRP is the recovery point last written to the checkpoint
+	// file: what a crash would recover from.
+	persistedRP int64
 
 	durable atomic.Int64
 	queued  atomic.Bool // in the flusher's queue
@@ -822,23 +827,38 @@ func (l *Log) Read(offset int64, o ReadOptions) (Chunk, error) {
 // the segment's batches.
 func (l *Log) readSegment(s *segment, offset, maxOff int64, o ReadOptions) (Chunk, bool, error) {
 	empty := Chunk{FirstOffset: offset, NextOffset: offset}
-	pos, err := s.indexLookup(offset)
-	if err != nil {
-		return empty, false, err
-	}
 	mp, data, err := s.view(s.log)
 	if err != nil {
 		return empty, false, err
 	}
-	if pos > int64(len(data)) {
-		pos = 0 // a bad index entry: scan from the start
-	}
-	if pos, err = s.findBatch(data, pos, offset); err != nil {
+	pos, err := s.seek(data, offset)
+	if err != nil {
 		mp.release()
 		return empty, false, err
 	}
-	if pos >= int64(len(data)) {
+	c, found, err := l.readFrom(s, mp, data, pos, offset, maxOff, o)
+	if err != nil && pos > 0 {
+		// The index may be what is wrong (it has no checksum): scan from
+		// the start of the segment before blaming the data.
+		c, found, err = l.readFrom(s, mp, data, 0, offset, maxOff, o)
+	}
+	if err != nil || !found || len(c.Data) == 0 {
 		mp.release()
+		c.ref = nil
+	}
+	return c, found, err
+}
+
+// readFrom scans from pos (a batch boundary, per the index) for the batch
+// holding offset and gathers batches after it. The chunk it returns takes
+// over the caller's reference mp when it holds data.
+func (l *Log) readFrom(s *segment, mp *mapping, data []byte, pos, offset, maxOff int64, o ReadOptions) (Chunk, bool, error) {
+	empty := Chunk{FirstOffset: offset, NextOffset: offset}
+	pos, err := s.findBatch(data, pos, offset)
+	if err != nil {
+		return empty, false, err
+	}
+	if pos >= int64(len(data)) {
 		return empty, false, nil
 	}
 	end, next, firstOff := pos, offset, int64(-1)
@@ -848,7 +868,6 @@ func (l *Log) readSegment(s *segment, offset, maxOff int64, o ReadOptions) (Chun
 			if err == nil {
 				err = records.ErrCorrupt
 			}
-			mp.release()
 			return empty, false, s.corruptErr(end, err)
 		}
 		if b.LastOffset() >= maxOff {
@@ -865,11 +884,9 @@ func (l *Log) readSegment(s *segment, offset, maxOff int64, o ReadOptions) (Chun
 		next = b.LastOffset() + 1
 	}
 	if end == pos {
-		mp.release()
 		return empty, true, nil
 	}
 	if err := s.verify(data, pos, end); err != nil {
-		mp.release()
 		return empty, false, err
 	}
 	return Chunk{Data: data[pos:end:end], FirstOffset: firstOff, NextOffset: next, ref: mp}, true, nil

@@ -28,6 +28,10 @@ type ManagerOptions struct {
 	RetentionCheckInterval time.Duration
 	// CleanerInterval paces background compaction: 0 = 15 s, < 0 = none.
 	CleanerInterval time.Duration
+	// LogConfig returns the config of a partition found on disk by Open,
+	// so that recovery rebuilds indexes with the right settings; nil means
+	// DefaultConfig until the broker calls SetConfig.
+	LogConfig func(tp TopicPartition) Config
 	// CheckpointInterval paces writing the recovery-point, log-start and
 	// replication checkpoints (log.flush.offset.checkpoint.interval.ms):
 	// 0 = 60 s, < 0 = only on Close.
@@ -316,6 +320,8 @@ func (m *Manager) writeCheckpoints(closing bool) error {
 	for _, d := range m.opts.Dirs {
 		sets[d] = &set{map[TopicPartition]int64{}, map[TopicPartition]int64{}, map[TopicPartition]int64{}, map[TopicPartition]int64{}}
 	}
+	var written []*Log
+	var rps []int64
 	for _, l := range m.Logs() {
 		s := sets[l.dataDir]
 		if s == nil {
@@ -323,6 +329,8 @@ func (m *Manager) writeCheckpoints(closing bool) error {
 		}
 		l.mu.RLock()
 		s.rp[l.tp] = l.recoveryPoint
+		written = append(written, l)
+		rps = append(rps, l.recoveryPoint)
 		s.ls[l.tp] = l.logStart
 		s.hw[l.tp] = l.hw
 		if l.cfg.Compact {
@@ -339,6 +347,13 @@ func (m *Manager) writeCheckpoints(closing bool) error {
 			if err := writeFileAtomic(m.fs, filepath.Join(dir, f.name), encodeOffsets(f.m)); err != nil && first == nil {
 				first = fmt.Errorf("logstore: write %s: %w", f.name, storageErr(err))
 			}
+		}
+	}
+	if first == nil {
+		for i, l := range written {
+			l.mu.Lock()
+			l.persistedRP = rps[i]
+			l.mu.Unlock()
 		}
 	}
 	return first
@@ -377,6 +392,11 @@ func (m *Manager) startLoops() {
 		}
 	})
 	every(m.opts.CleanerInterval, 15*time.Second, func() {
+		// Cleaning stops at the recovery point on disk; bring it up to
+		// date once for every log rather than once per log.
+		if err := m.writeCheckpoints(false); err != nil {
+			m.logger.Warn("logstore: checkpoint failed", "err", err)
+		}
 		for _, l := range m.Logs() {
 			select {
 			case <-m.stop:

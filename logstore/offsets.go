@@ -27,12 +27,13 @@ func (l *Log) OffsetForTimestamp(ts int64, maxOffset int64) (offset, timestamp i
 		if err != nil {
 			return 0, 0, 0, false
 		}
-		pos, err := s.indexLookup(max(from, l.logStart))
+		mp, data, err := s.view(s.log)
 		if err != nil {
 			return 0, 0, 0, false
 		}
-		mp, data, err := s.view(s.log)
+		pos, err := s.seek(data, max(from, l.logStart))
 		if err != nil {
+			mp.release()
 			return 0, 0, 0, false
 		}
 		for pos < int64(len(data)) {
@@ -106,15 +107,15 @@ func (l *Log) MaxTimestamp(maxOffset int64) (timestamp, offset int64, epoch int3
 		return 0, 0, 0, false
 	}
 	s := bestSeg
-	pos, err := s.indexLookup(bestBatchLast)
-	if err != nil {
-		return 0, 0, 0, false
-	}
 	mp, data, err := s.view(s.log)
 	if err != nil {
 		return 0, 0, 0, false
 	}
 	defer mp.release()
+	pos, err := s.seek(data, bestBatchLast)
+	if err != nil {
+		return 0, 0, 0, false
+	}
 	if pos, err = s.findBatch(data, pos, bestBatchLast); err != nil || pos >= int64(len(data)) {
 		return 0, 0, 0, false
 	}

@@ -59,7 +59,11 @@ func (m *Manager) createLog(dataDir string, tp TopicPartition, topicID [16]byte,
 // byte ends the log: the segment is cut there and later segments are
 // deleted. Indexes of recovered segments are rebuilt from the batches.
 func (m *Manager) openLog(dataDir string, tp TopicPartition, ck *dirCheckpoints, clean bool) (*Log, error) {
-	l := m.newLog(dataDir, tp, DefaultConfig())
+	cfg := DefaultConfig()
+	if m.opts.LogConfig != nil {
+		cfg = m.opts.LogConfig(tp)
+	}
+	l := m.newLog(dataDir, tp, cfg)
 	if data, err := readFile(m.fs, l.path(partitionMetaFile)); err == nil {
 		if id, err := decodePartitionMeta(data); err == nil {
 			l.topicID = id
@@ -261,6 +265,10 @@ func (m *Manager) openLog(dataDir string, tp TopicPartition, ck *dirCheckpoints,
 	}
 	l.durable.Store(l.leo)
 	l.recoveryPoint = l.leo
+	l.persistedRP = min(rp, l.leo)
+	if clean {
+		l.persistedRP = l.leo
+	}
 	return l, nil
 }
 
@@ -410,7 +418,7 @@ func (l *Log) replaySegment(s *segment, from int64) error {
 	defer mp.release()
 	pos := int64(0)
 	if from > s.base {
-		if pos, err = s.indexLookup(from); err != nil {
+		if pos, err = s.seek(data, from); err != nil {
 			return err
 		}
 	}

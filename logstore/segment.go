@@ -190,33 +190,44 @@ func (s *segment) relative(off int64) (int32, bool) {
 	return int32(d), true
 }
 
-// indexLookup returns the file position of the batch an offset index entry
-// names for the greatest entry at or below off, or 0.
-func (s *segment) indexLookup(off int64) (int64, error) {
+// seek returns a position in data (the segment's mapped log bytes) at or
+// before the batch holding off, from the greatest offset index entry at or
+// below it, or 0. An entry is trusted only if the batch at its position ends
+// at the entry's offset: the index has no checksum, and a wrong entry could
+// send the scan past the batch sought.
+func (s *segment) seek(data []byte, off int64) (int64, error) {
 	if s.idx.size < offsetEntrySize {
 		return 0, nil
 	}
-	mp, data, err := s.view(s.idx)
+	mp, idx, err := s.view(s.idx)
 	if err != nil {
 		return 0, err
 	}
-	pos := lookupOffsetIndex(data, off-s.base)
+	rel, pos, ok := lookupOffsetIndex(idx, off-s.base)
 	mp.release()
+	if !ok || pos <= 0 || pos >= int64(len(data)) {
+		return 0, nil
+	}
+	b, _, err := records.Next(data[pos:])
+	if err != nil || len(b) < records.HeaderSize || b.LastOffset() != s.base+rel {
+		return 0, nil
+	}
 	return pos, nil
 }
 
 // lookupOffsetIndex binary-searches index entries for the greatest relative
-// offset <= rel and returns its position (0 if none).
-func lookupOffsetIndex(data []byte, rel int64) int64 {
+// offset <= rel and returns it with its position; ok=false if none.
+func lookupOffsetIndex(data []byte, rel int64) (int64, int64, bool) {
 	n := len(data) / offsetEntrySize
 	// First entry with relative offset > rel.
 	i := sort.Search(n, func(i int) bool {
 		return int64(int32(binary.BigEndian.Uint32(data[i*offsetEntrySize:]))) > rel
 	})
 	if i == 0 {
-		return 0
+		return 0, 0, false
 	}
-	return int64(int32(binary.BigEndian.Uint32(data[(i-1)*offsetEntrySize+4:])))
+	e := data[(i-1)*offsetEntrySize:]
+	return int64(int32(binary.BigEndian.Uint32(e))), int64(int32(binary.BigEndian.Uint32(e[4:]))), true
 }
 
 // timeLookup returns the offset named by the greatest time index entry with

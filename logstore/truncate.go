@@ -67,15 +67,14 @@ func (l *Log) truncateLocked(offset int64) error {
 	// Position of the first batch to drop.
 	pos := s.log.size
 	if s.next > offset {
-		p, err := s.indexLookup(offset)
-		if err != nil {
-			return err
-		}
 		mp, data, err := s.view(s.log)
 		if err != nil {
 			return err
 		}
-		p, err = s.findBatch(data, min(p, int64(len(data))), offset)
+		p, err := s.seek(data, offset)
+		if err == nil {
+			p, err = s.findBatch(data, p, offset)
+		}
 		mp.release()
 		if err != nil {
 			return err
@@ -95,7 +94,9 @@ func (l *Log) truncateLocked(offset int64) error {
 	s.unsynced = false
 	l.leo = end
 	l.hw = min(l.hw, end)
+	l.cleanerCheckpoint = min(l.cleanerCheckpoint, end)
 	l.recoveryPoint = min(l.recoveryPoint, end)
+	l.persistedRP = min(l.persistedRP, end)
 	if l.durable.Load() > end {
 		l.durable.Store(end)
 	}
@@ -120,14 +121,31 @@ func (l *Log) truncateLocked(offset int64) error {
 }
 
 // cutSegment drops the bytes of s from pos on (and the index entries for
-// them), and syncs the result.
+// them), and syncs the result. Files that readers map are cut only while
+// the log's mutex is held exclusively, so no reader is inside them; a log
+// file a reader still holds a Chunk of is replaced by a copy instead.
 func (l *Log) cutSegment(s *segment, pos, offset int64) error {
-	if pos < s.log.size {
-		if s.log.pinned() {
+	for {
+		l.mu.Lock()
+		if pos < s.log.size && s.log.pinned() {
+			l.mu.Unlock()
 			if err := l.copyPrefix(s, pos); err != nil {
 				return err
 			}
-		} else if err := s.log.truncate(pos); err != nil {
+			continue // a new reader may have come; check again
+		}
+		err := l.cutSegmentLocked(s, pos, offset)
+		l.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		return s.syncAll()
+	}
+}
+
+func (l *Log) cutSegmentLocked(s *segment, pos, offset int64) error {
+	if pos < s.log.size {
+		if err := s.log.truncate(pos); err != nil {
 			return err
 		}
 	}
@@ -187,7 +205,7 @@ func (l *Log) cutSegment(s *segment, pos, offset int64) error {
 	}
 	s.sinceIndex = 0
 	s.verified.Store(min(s.verified.Load(), s.log.size))
-	return s.syncAll()
+	return nil
 }
 
 func lookupPos(data []byte, i int) int64 {
@@ -317,6 +335,8 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.mu.Lock()
 	l.segs = []*segment{s}
 	l.leo, l.logStart, l.hw, l.recoveryPoint = offset, offset, offset, offset
+	l.cleanerCheckpoint = offset
+	l.persistedRP = min(l.persistedRP, offset)
 	l.durable.Store(offset)
 	l.truncGen++
 	l.broken = nil
@@ -501,7 +521,9 @@ func (l *Log) ApplyRetention() (int, error) {
 	}
 	for n < len(l.segs)-1 {
 		s := l.segs[n]
-		if s.next > l.hw {
+		// Kafka's bound: the next segment's base, which a cleaned segment
+		// may end well before.
+		if l.segs[n+1].base > l.hw {
 			break
 		}
 		bySize := cfg.RetentionBytes >= 0 && total-s.log.size >= cfg.RetentionBytes
