@@ -55,7 +55,7 @@ type consumerGroup struct {
 	metaHash    uint64
 	assignor    string
 	members     map[string]*cMember
-	static      map[string]string       // instance id → member id
+	static      map[string]string        // instance id → member id
 	target      map[string]assignmentSet // member id → target assignment
 	owners      map[tpid]string          // partition → member holding it (assigned or revoking)
 }
