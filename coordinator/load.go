@@ -139,6 +139,10 @@ func (s *shard) replayGroupLocked(id string, value []byte) error {
 	g := s.groups[id]
 	if value == nil {
 		if g != nil && g.kind == kindClassic {
+			if len(g.offsets) == 0 && len(g.txnOffsets) == 0 {
+				delete(s.groups, id) // the group was deleted
+				return nil
+			}
 			g.members, g.static = map[string]*member{}, map[string]string{}
 			g.state, g.protocolType, g.protocol, g.leader, g.generation = stEmpty, "", "", "", 0
 		}
@@ -183,6 +187,32 @@ func (s *shard) replayGroupLocked(id string, value []byte) error {
 }
 
 func (s *shard) replayConsumerLocked(k recordKey, value []byte) error {
+	// Decode first: a record that does not decode changes nothing.
+	var (
+		gv      cgGroupValue
+		mv      cgMemberValue
+		cv      cgCurrentValue
+		target  []topicParts
+		tgEpoch int32
+		err     error
+	)
+	if value != nil {
+		switch k.typ {
+		case recConsumerGroup:
+			gv, err = parseCGGroupValue(value)
+		case recConsumerTargetMeta:
+			tgEpoch, err = parseTargetMeta(value)
+		case recConsumerMember:
+			mv, err = parseCGMemberValue(value)
+		case recConsumerTarget:
+			target, err = parseTarget(value)
+		case recConsumerCurrent:
+			cv, err = parseCGCurrentValue(value)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	g := s.groups[k.group]
 	if g == nil || g.kind != kindConsumer {
 		if value == nil {
@@ -205,37 +235,28 @@ func (s *shard) replayConsumerLocked(k recordKey, value []byte) error {
 	switch k.typ {
 	case recConsumerGroup:
 		if value == nil {
-			// The group is deleted; its offsets, if any, stay with an
-			// empty classic group as Kafka leaves them.
+			// The group is deleted; offsets left, if any, stay with an
+			// empty classic group.
+			if len(g.offsets) == 0 && len(g.txnOffsets) == 0 {
+				delete(s.groups, k.group)
+				return nil
+			}
 			g.kind, g.cg = kindClassic, nil
 			return nil
 		}
-		v, err := parseCGGroupValue(value)
-		if err != nil {
-			return err
-		}
-		cg.epoch, cg.metaHash = v.epoch, v.metadataHash
+		cg.epoch, cg.metaHash = gv.epoch, gv.metadataHash
 	case recConsumerTargetMeta:
-		if value == nil {
-			return nil
+		if value != nil {
+			cg.assignEpoch = tgEpoch
 		}
-		epoch, err := parseTargetMeta(value)
-		if err != nil {
-			return err
-		}
-		cg.assignEpoch = epoch
 	case recConsumerMember:
 		if value == nil {
 			delete(cg.members, k.member)
 			return nil
 		}
-		v, err := parseCGMemberValue(value)
-		if err != nil {
-			return err
-		}
 		m := member()
-		m.instanceID, m.rackID, m.clientID, m.clientHost = v.instanceID, v.rackID, v.clientID, v.clientHost
-		m.topics, m.regex, m.rebalanceTimeout, m.assignor = v.topics, v.regex, v.rebalanceTimeout, v.assignor
+		m.instanceID, m.rackID, m.clientID, m.clientHost = mv.instanceID, mv.rackID, mv.clientID, mv.clientHost
+		m.topics, m.regex, m.rebalanceTimeout, m.assignor = mv.topics, mv.regex, mv.rebalanceTimeout, mv.assignor
 		m.re = nil
 		if m.regex != nil {
 			m.re, _ = compileRegex(*m.regex)
@@ -245,12 +266,8 @@ func (s *shard) replayConsumerLocked(k recordKey, value []byte) error {
 			delete(cg.target, k.member)
 			return nil
 		}
-		tps, err := parseTarget(value)
-		if err != nil {
-			return err
-		}
 		set := assignmentSet{}
-		for _, t := range tps {
+		for _, t := range target {
 			for _, p := range t.partitions {
 				set[tpid{t.id, p}] = true
 			}
@@ -263,16 +280,12 @@ func (s *shard) replayConsumerLocked(k recordKey, value []byte) error {
 			}
 			return nil
 		}
-		v, err := parseCGCurrentValue(value)
-		if err != nil {
-			return err
-		}
 		m := member()
-		m.epoch, m.prevEpoch, m.state, m.left = v.epoch, v.prevEpoch, v.state, false
-		if v.epoch == epochStaticLeave {
-			m.epoch, m.left = v.prevEpoch, true
+		m.epoch, m.prevEpoch, m.state, m.left = cv.epoch, cv.prevEpoch, cv.state, false
+		if cv.epoch == epochStaticLeave {
+			m.epoch, m.left = cv.prevEpoch, true
 		}
-		m.assigned, m.revoking = fromTopicParts(v.assigned, m.epoch), fromTopicParts(v.revoking, m.epoch)
+		m.assigned, m.revoking = fromTopicParts(cv.assigned, m.epoch), fromTopicParts(cv.revoking, m.epoch)
 	}
 	return nil
 }

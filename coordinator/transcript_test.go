@@ -147,12 +147,18 @@ func (e *env) run(td *datadriven.TestData) string {
 	t := e.t
 	switch td.Cmd {
 	case "new":
+		if e.c != nil {
+			e.c.Close()
+			e.flush()
+		}
+		e.clock, e.log, e.topics, e.uuids, e.logged = newLogicalClock(), &memLog{}, newMemTopics(), 0, 0
 		e.cfg = DefaultConfig()
 		e.cfg.InitialRebalanceDelay = durArg(t, td, "initial-delay", 0)
 		e.cfg.MinSessionTimeout = durArg(t, td, "min-session", time.Second)
 		e.cfg.OffsetsRetention = durArg(t, td, "retention", e.cfg.OffsetsRetention)
 		e.cfg.RetentionCheckInterval = durArg(t, td, "retention-check", e.cfg.RetentionCheckInterval)
 		e.cfg.MaxGroupSize = int(intArg(t, td, "max-size", int64(e.cfg.MaxGroupSize)))
+		e.cfg.OffsetMetadataMaxBytes = int(intArg(t, td, "metadata-max", int64(e.cfg.OffsetMetadataMaxBytes)))
 		e.cfg.ConsumerSessionTimeout = durArg(t, td, "cg-session", e.cfg.ConsumerSessionTimeout)
 		e.cfg.ConsumerHeartbeatInterval = durArg(t, td, "cg-interval", e.cfg.ConsumerHeartbeatInterval)
 		if a := arg(td, "assignors", ""); a != "" {
@@ -198,6 +204,51 @@ func (e *env) run(td *datadriven.TestData) string {
 		return "ok\n"
 	case "log":
 		return e.dumpLog()
+	case "append-txn":
+		// A transactional offset commit as TxnOffsetCommit will write it.
+		var recs []records.Record
+		offs := parseOffsets(t, arg(td, "offsets", ""))
+		for _, topic := range sortedKeys(offs) {
+			for p, o := range offs[topic] {
+				v := offsetValue(&offset{offset: o, leaderEpoch: -1, expire: -1})
+				recs = append(recs, records.Record{Key: offsetKey(arg(td, "group", "g"), topic, p), Value: v, OffsetDelta: int32(len(recs))})
+			}
+		}
+		h := records.BatchHeader{Attributes: records.AttrTransactional, ProducerID: intArg(t, td, "pid", 1), BaseSequence: 0}
+		b, err := records.AppendBatch(nil, h, records.CodecNone, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.log.Append(b); err != nil {
+			t.Fatal(err)
+		}
+		return "ok\n"
+	case "append-marker":
+		b := records.AppendControlBatch(nil, intArg(t, td, "pid", 1), 0, td.HasArg("commit"), 0, 0)
+		if _, err := e.log.Append(b); err != nil {
+			t.Fatal(err)
+		}
+		return "ok\n"
+	case "append-garbage":
+		// Records no decoder accepts, and one that only looks right.
+		recs := []records.Record{
+			{Key: []byte{0, 1, 0xff}, Value: []byte("x")},
+			{Key: nil, Value: []byte("no key")},
+			{Key: offsetKey("g", "foo", 0), Value: []byte{0, 3, 1}, OffsetDelta: 2},
+			{Key: groupKey("g"), Value: []byte{0, 9, 9, 9}, OffsetDelta: 3},
+			{Key: consumerKey(recConsumerCurrent, "g", "m"), Value: []byte{0, 0, 0xff, 0xff, 0xff, 0xff, 0xff}, OffsetDelta: 4},
+		}
+		recs[1].OffsetDelta = 1
+		h := records.BatchHeader{}
+		h.NoProducer()
+		b, err := records.AppendBatch(nil, h, records.CodecNone, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.log.Append(b); err != nil {
+			t.Fatal(err)
+		}
+		return "ok\n"
 	case "join":
 		e.join(td)
 	case "sync":
@@ -246,6 +297,12 @@ func (e *env) join(td *datadriven.TestData) {
 		name, meta, _ := strings.Cut(p, ":")
 		rp := kmsg.NewJoinGroupRequestProtocol()
 		rp.Name, rp.Metadata = name, []byte(meta)
+		if topics := arg(td, "topics", ""); topics != "" {
+			// A real consumer subscription.
+			cm := kmsg.NewConsumerMemberMetadata()
+			cm.Topics = strings.Split(topics, ",")
+			rp.Metadata = cm.AppendTo(nil)
+		}
 		req.Protocols = append(req.Protocols, rp)
 	}
 	client := arg(td, "client", "c")
@@ -261,6 +318,11 @@ func (e *env) join(td *datadriven.TestData) {
 			s := m.MemberID
 			if m.InstanceID != nil {
 				s += "(" + *m.InstanceID + ")"
+			}
+			var cm kmsg.ConsumerMemberMetadata
+			if cm.ReadFrom(m.ProtocolMetadata) == nil && len(cm.Topics) > 0 {
+				ms = append(ms, s+"={"+strings.Join(cm.Topics, ",")+"}")
+				continue
 			}
 			ms = append(ms, s+"="+string(m.ProtocolMetadata))
 		}
@@ -321,6 +383,7 @@ func (e *env) leave(td *datadriven.TestData) {
 	for _, m := range strings.Split(arg(td, "members", ""), ",") {
 		lm := kmsg.NewLeaveGroupRequestMember()
 		if inst, ok := strings.CutPrefix(m, "instance:"); ok {
+			inst, lm.MemberID, _ = strings.Cut(inst, "=")
 			lm.InstanceID = strPtr(inst)
 		} else {
 			lm.MemberID = m
