@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/potok-io/potok/config"
+	"github.com/potok-io/potok/coordinator"
 	"github.com/potok-io/potok/logstore"
 	"github.com/potok-io/potok/metadata"
 	"github.com/potok-io/potok/protocol"
@@ -56,6 +57,8 @@ type Broker struct {
 	apis          apiTable
 	fetchMaxBytes int32
 	closed        atomic.Bool
+
+	groups *coordinator.Groups // the group coordinator (findcoordinator.go)
 }
 
 // New opens the data directories, the metadata log and every partition log.
@@ -111,6 +114,9 @@ func New(opts Options) (*Broker, error) {
 		defer b.mu.Unlock()
 		b.rebuildTopics(next)
 	})
+	// Group coordinator: load the __consumer_offsets partitions that exist
+	// (see findcoordinator.go).
+	b.startGroups()
 	return b, nil
 }
 
@@ -393,6 +399,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	// Group coordinator: stop it first, so that JoinGroup and SyncGroup
+	// requests it holds are answered (NOT_COORDINATOR) and their
+	// connections can finish.
+	b.groups.Close()
 	if b.server != nil {
 		if err := b.server.Shutdown(ctx); err != nil {
 			errs = append(errs, err)

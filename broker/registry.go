@@ -22,6 +22,15 @@ func registry() []api {
 		{key: 1, min: 4, max: 17, serve: (*Broker).handleFetch},
 		{key: 2, min: 1, max: 10, serve: (*Broker).handleListOffsets},
 		{key: 3, min: 0, max: 13, serve: (*Broker).handleMetadata},
+		{key: 8, min: 2, max: 9, serve: (*Broker).handleOffsetCommit},
+		{key: 9, min: 1, max: 9, serve: (*Broker).handleOffsetFetch},
+		{key: 10, min: 0, max: 6, serve: (*Broker).handleFindCoordinator},
+		{key: 11, min: 0, max: 9, serve: (*Broker).handleJoinGroup},
+		{key: 12, min: 0, max: 4, serve: (*Broker).handleHeartbeat},
+		{key: 13, min: 0, max: 5, serve: (*Broker).handleLeaveGroup},
+		{key: 14, min: 0, max: 5, serve: (*Broker).handleSyncGroup},
+		{key: 15, min: 0, max: 6, serve: (*Broker).handleDescribeGroups},
+		{key: 16, min: 0, max: 5, serve: (*Broker).handleListGroups},
 		{key: 18, min: 0, max: 4, serve: (*Broker).handleApiVersions},
 		{key: 19, min: 0, max: 7, serve: (*Broker).handleCreateTopics},
 		{key: 20, min: 0, max: 6, serve: (*Broker).handleDeleteTopics},
@@ -29,6 +38,10 @@ func registry() []api {
 		{key: 22, min: 0, max: 5, serve: (*Broker).handleInitProducerID},
 		{key: 23, min: 0, max: 4, serve: (*Broker).handleOffsetForLeaderEpoch},
 		{key: 37, min: 0, max: 3, serve: (*Broker).handleCreatePartitions},
+		{key: 42, min: 0, max: 2, serve: (*Broker).handleDeleteGroups},
+		{key: 47, min: 0, max: 0, serve: (*Broker).handleOffsetDelete},
+		{key: 68, min: 0, max: 1, serve: (*Broker).handleConsumerGroupHeartbeat},
+		{key: 69, min: 0, max: 1, serve: (*Broker).handleConsumerGroupDescribe},
 	}
 }
 
