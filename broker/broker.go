@@ -62,6 +62,8 @@ type Broker struct {
 	apis          apiTable
 	fetchMaxBytes int32
 	closed        atomic.Bool
+
+	groups *coordinator.Groups // the group coordinator (findcoordinator.go)
 }
 
 // New opens the data directories, the metadata log and every partition log.
@@ -122,6 +124,10 @@ func New(opts Options) (*Broker, error) {
 		ctrl.Close()
 		return nil, err
 	}
+	// Group coordinator: load the __consumer_offsets partitions that exist
+	// (see findcoordinator.go).
+	b.startGroups()
+	b.onMarker = b.groups.CompleteTxn
 	return b, nil
 }
 
@@ -404,6 +410,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	// Group coordinator: stop it first, so that JoinGroup and SyncGroup
+	// requests it holds are answered (NOT_COORDINATOR) and their
+	// connections can finish.
+	b.groups.Close()
 	if b.server != nil {
 		if err := b.server.Shutdown(ctx); err != nil {
 			errs = append(errs, err)

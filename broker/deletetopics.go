@@ -35,7 +35,9 @@ func (b *Broker) handleDeleteTopics(r *protocol.Request) {
 	}
 	results := make([]kmsg.DeleteTopicsResponseTopic, len(targets))
 	enabled := b.src.BrokerBool("delete.topic.enable")
+	var deleted []string // topics whose committed offsets go with them
 	_, err := b.ctrl.Commit(func(im *metadata.Image) ([]metadata.Record, error) {
+		deleted = deleted[:0]
 		var recs []metadata.Record
 		deleting := map[metadata.Uuid]bool{}
 		for i, tg := range targets {
@@ -66,6 +68,7 @@ func (b *Broker) handleDeleteTopics(r *protocol.Request) {
 				if !deleting[t.ID] {
 					deleting[t.ID] = true
 					recs = append(recs, &metadata.RemoveTopicRecord{TopicID: t.ID})
+					deleted = append(deleted, name)
 				}
 			}
 			if req.Version >= 5 {
@@ -85,6 +88,9 @@ func (b *Broker) handleDeleteTopics(r *protocol.Request) {
 				results[i].ErrorCode = kerr.UnknownServerError.Code
 			}
 		}
+	}
+	if err == nil && len(deleted) > 0 {
+		b.groups.TopicsDeleted(deleted) // group offsets of deleted topics go too
 	}
 	resp.Topics = results
 	r.Respond(resp)

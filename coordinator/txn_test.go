@@ -10,15 +10,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// memLog is an in-memory PartitionLog: everything appended is committed at
+// txnMemLog is an in-memory PartitionLog: everything appended is committed at
 // once (asynchronously, as the contract says).
-type memLog struct {
+type txnMemLog struct {
 	mu      sync.Mutex
 	batches [][]byte
 	end     int64
 }
 
-func (l *memLog) Append(b []byte) (int64, error) {
+func (l *txnMemLog) Append(b []byte) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	batch := records.Batch(append([]byte(nil), b...))
@@ -28,9 +28,9 @@ func (l *memLog) Append(b []byte) (int64, error) {
 	return l.end, nil
 }
 
-func (l *memLog) WhenCommitted(end int64, fn func(error)) { go fn(nil) }
+func (l *txnMemLog) WhenCommitted(end int64, fn func(error)) { go fn(nil) }
 
-func (l *memLog) Replay(fn func(records.Batch) error) error {
+func (l *txnMemLog) Replay(fn func(records.Batch) error) error {
 	l.mu.Lock()
 	bs := append([][]byte(nil), l.batches...)
 	l.mu.Unlock()
@@ -51,14 +51,14 @@ type marker struct {
 
 type fakeTxnHost struct {
 	mu      sync.Mutex
-	logs    map[int32]*memLog
+	logs    map[int32]*txnMemLog
 	nextPID int64
 	markers []marker
 	hold    bool // keep markers from completing
 	held    []func(error)
 }
 
-func newFakeTxnHost() *fakeTxnHost { return &fakeTxnHost{logs: map[int32]*memLog{}, nextPID: 1000} }
+func newFakeTxnHost() *fakeTxnHost { return &fakeTxnHost{logs: map[int32]*txnMemLog{}, nextPID: 1000} }
 
 func (h *fakeTxnHost) Topic(name string) ([16]byte, int32, bool)   { return [16]byte{1}, 3, true }
 func (h *fakeTxnHost) TopicByID(id [16]byte) (string, int32, bool) { return "t", 3, true }
@@ -67,7 +67,7 @@ func (h *fakeTxnHost) TxnLog(p int32) (PartitionLog, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.logs[p] == nil {
-		h.logs[p] = &memLog{}
+		h.logs[p] = &txnMemLog{}
 	}
 	return h.logs[p], nil
 }

@@ -153,6 +153,14 @@ func (p *producers) check(b records.Batch, pend []pendingBatch) error {
 		return fmt.Errorf("%w: epoch %d is older than producer %d's epoch %d", ErrInvalidProducerEpoch, be, pid, epoch)
 	}
 	first, last := b.BaseSequence(), b.LastSequence()
+	if first < 0 {
+		// A coordinator's own write (transactional offset commits in
+		// __consumer_offsets) carries no sequence; only its epoch is
+		// checked, as Kafka does for AppendOrigin.COORDINATOR. Produce
+		// requests never get here: validation refuses a producer id
+		// without a sequence.
+		return nil
+	}
 	if e != nil && be == e.epoch && len(pend) == 0 {
 		if d := e.findDuplicate(first, last); d != nil {
 			return &errDuplicate{d.firstOffset, d.lastOffset}

@@ -1,0 +1,166 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestTransactionsCommitAndAbort(t *testing.T) {
+	b := testBroker(t)
+	createTopic(t, b, "tx", 2, nil)
+	p := newClient(t, b, kgo.TransactionalID("producer-1"), kgo.DefaultProduceTopic("tx"), kgo.TransactionTimeout(10*time.Second))
+	ctx := ctxT(t)
+	produceTxn := func(prefix string, n int, commit bool) {
+		t.Helper()
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < n; i++ {
+			if err := p.ProduceSync(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("%s-%d", prefix, i))}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produceTxn("committed", 10, true)
+	produceTxn("aborted", 10, false)
+	produceTxn("later", 5, true)
+
+	committed := consume(t, b, "tx", 15, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	for _, r := range committed {
+		if len(r.Value) >= 7 && string(r.Value[:7]) == "aborted" {
+			t.Fatalf("read_committed consumer saw aborted record %s", r.Value)
+		}
+	}
+	if len(committed) != 15 {
+		t.Fatalf("read_committed: %d records, want 15", len(committed))
+	}
+	all := consume(t, b, "tx", 25, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+	if len(all) != 25 {
+		t.Fatalf("read_uncommitted: %d records, want 25", len(all))
+	}
+
+	// The transaction's state is visible to admin tools.
+	adm := kadm.NewClient(newClient(t, b))
+	eventually(t, 5*time.Second, "the last transaction completes", func() error {
+		desc, err := adm.DescribeTransactions(ctx, "producer-1")
+		if err != nil {
+			return err
+		}
+		if d, ok := desc["producer-1"]; !ok || d.State != "CompleteCommit" || len(d.Topics) != 0 {
+			return fmt.Errorf("describe: %+v", desc)
+		}
+		return nil
+	})
+}
+
+func TestTransactionZombieIsFenced(t *testing.T) {
+	b := testBroker(t)
+	createTopic(t, b, "fence", 1, nil)
+	ctx := ctxT(t)
+	old := newClient(t, b, kgo.TransactionalID("same"), kgo.DefaultProduceTopic("fence"), kgo.RecordRetries(1))
+	if err := old.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.ProduceSync(ctx, &kgo.Record{Value: []byte("zombie")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// A new incarnation with the same id aborts the open transaction and
+	// fences the old producer.
+	fresh := newClient(t, b, kgo.TransactionalID("same"), kgo.DefaultProduceTopic("fence"))
+	if err := fresh.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.ProduceSync(ctx, &kgo.Record{Value: []byte("fresh")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Fatal("the zombie committed")
+	}
+	got := consume(t, b, "fence", 1, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if string(got[0].Value) != "fresh" {
+		t.Fatalf("read_committed saw %s", got[0].Value)
+	}
+}
+
+// TestExactlyOncePipeline runs franz-go's GroupTransactSession: consume an
+// input topic, transform, produce to an output topic with offsets committed
+// in the same transaction; the output holds each input exactly once.
+func TestExactlyOncePipeline(t *testing.T) {
+	b := testBroker(t, "group.initial.rebalance.delay.ms=0")
+	createTopic(t, b, "in", 3, nil)
+	createTopic(t, b, "out", 3, nil)
+	ctx := ctxT(t)
+	const n = 300
+	p := newClient(t, b, kgo.DefaultProduceTopic("in"))
+	for i := 0; i < n; i++ {
+		p.Produce(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprint(i))}, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := kgo.NewGroupTransactSession(
+		kgo.SeedBrokers(b.addr()), kgo.TransactionalID("eos"), kgo.ConsumerGroup("eos-group"), kgo.ConsumeTopics("in"),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.DefaultProduceTopic("out"), kgo.RequireStableFetchOffsets(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.SessionTimeout(6*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	done := 0
+	for done < n {
+		fs := sess.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("processed %d of %d", done, n)
+		}
+		if err := sess.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			sess.Produce(ctx, &kgo.Record{Key: r.Key, Value: append([]byte("out-"), r.Value...)}, nil)
+		})
+		committed, err := sess.End(ctx, kgo.TryCommit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if committed {
+			done += len(fs.Records())
+		}
+	}
+	out := consume(t, b, "out", n, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	seen := map[string]int{}
+	for _, r := range out {
+		seen[string(r.Value)]++
+	}
+	var dups []string
+	for v, c := range seen {
+		if c > 1 {
+			dups = append(dups, v)
+		}
+	}
+	sort.Strings(dups)
+	if len(seen) != n || len(dups) > 0 {
+		t.Fatalf("%d distinct outputs of %d, duplicates %v", len(seen), n, dups)
+	}
+	adm := kadm.NewClient(newClient(t, b))
+	offs, err := adm.FetchOffsets(context.Background(), "eos-group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	offs.Each(func(o kadm.OffsetResponse) { total += o.At })
+	if total != n {
+		t.Fatalf("committed offsets sum to %d, want %d", total, n)
+	}
+}

@@ -1,0 +1,159 @@
+package coordinator
+
+// Offsets committed inside a transaction (TxnOffsetCommit, KIP-98 and
+// KIP-447). They are written to the group's __consumer_offsets partition as
+// a transactional batch of the producer, kept apart per producer id, and
+// become the group's offsets when the transaction's COMMIT marker reaches the
+// partition; an ABORT marker drops them. Until then OffsetFetch with
+// require_stable answers UNSTABLE_OFFSET_COMMIT for those partitions.
+
+import (
+	"errors"
+
+	"github.com/potok-io/potok/logstore"
+	"github.com/potok-io/potok/records"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TxnOffsetCommit handles a TxnOffsetCommit request (v0-v4).
+func (c *Groups) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest, done func(*kmsg.TxnOffsetCommitResponse)) {
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewTxnOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			sp.Partition = rp.Partition
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	answer := func(code int16) {
+		if code != 0 {
+			for i := range resp.Topics {
+				for j := range resp.Topics[i].Partitions {
+					if sp := &resp.Topics[i].Partitions[j]; sp.ErrorCode == 0 {
+						sp.ErrorCode = code
+					}
+				}
+			}
+		}
+		done(resp)
+	}
+	if req.Group == "" {
+		answer(kerr.InvalidGroupID.Code)
+		return
+	}
+	s, code := c.shardFor(req.Group)
+	if code != 0 {
+		answer(code)
+		return
+	}
+	p := s.newPending(answer)
+	if code := s.do(func() { s.txnCommitLocked(req, resp, p) }); code != 0 {
+		p.fire(code)
+	}
+}
+
+func (s *shard) txnCommitLocked(req *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnOffsetCommitResponse, p *pending) {
+	g := s.groupLocked(req.Group)
+	// KIP-447 (v3+): a producer fed by a group member is fenced when that
+	// member is no longer part of the group's current generation.
+	if req.Version >= 3 && req.Generation >= 0 {
+		if g == nil {
+			s.failLocked(p, kerr.UnknownMemberID.Code)
+			return
+		}
+		if code, _ := g.validateCommitLocked(req.Generation, req.MemberID, req.InstanceID); code != 0 {
+			s.failLocked(p, code)
+			return
+		}
+	}
+	now := s.now().UnixMilli()
+	var recs []records.Record
+	var stage []struct {
+		t tp
+		o *offset
+	}
+	for i, rt := range req.Topics {
+		_, nparts, known := s.c.topics.Topic(rt.Topic)
+		for j, rp := range rt.Partitions {
+			sp := &resp.Topics[i].Partitions[j]
+			t := tp{rt.Topic, rp.Partition}
+			var meta string
+			if rp.Metadata != nil {
+				meta = *rp.Metadata
+			}
+			switch {
+			case !known || rp.Partition < 0 || rp.Partition >= nparts:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				continue
+			case len(meta) > s.c.cfg.OffsetMetadataMaxBytes:
+				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+				continue
+			}
+			o := &offset{offset: rp.Offset, leaderEpoch: -1, metadata: meta, commitTime: now, expire: -1}
+			if req.Version >= 2 {
+				o.leaderEpoch = rp.LeaderEpoch
+			}
+			recs = append(recs, records.Record{Key: offsetKey(req.Group, t.topic, t.partition), Value: offsetValue(o)})
+			stage = append(stage, struct {
+				t tp
+				o *offset
+			}{t, o})
+		}
+	}
+	if len(stage) == 0 {
+		s.replyLocked(p)
+		return
+	}
+	if err := s.writeTxnLocked(recs, req.ProducerID, req.ProducerEpoch); err != nil {
+		if errors.Is(err, logstore.ErrInvalidProducerEpoch) {
+			s.failLocked(p, kerr.InvalidProducerEpoch.Code)
+		} else {
+			s.failLocked(p, kerr.NotCoordinator.Code)
+		}
+		return
+	}
+	if g == nil {
+		g = s.getOrCreateLocked(req.Group)
+	}
+	for _, st := range stage {
+		g.stageTxnOffsetLocked(req.ProducerID, st.t, st.o)
+	}
+	s.replyLocked(p)
+}
+
+// writeTxnLocked writes offset records as a transactional batch of producer
+// (pid, epoch). The batch carries no sequence: the log checks only the
+// epoch of a coordinator's write.
+func (s *shard) writeTxnLocked(recs []records.Record, pid int64, epoch int16) error {
+	for i := range recs {
+		recs[i].OffsetDelta = int32(i)
+	}
+	h := records.BatchHeader{BaseTimestamp: s.now().UnixMilli(), PartitionLeaderEpoch: -1, Attributes: records.AttrTransactional,
+		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1}
+	batch, err := records.AppendBatch(nil, h, records.CodecNone, recs)
+	if err != nil {
+		return err
+	}
+	end, err := s.plog.Append(batch)
+	if err != nil {
+		return err
+	}
+	s.lastEnd = end
+	return nil
+}
+
+// CompleteTxn applies a transaction marker just written to partition i of
+// __consumer_offsets: producer pid's staged offsets become the group's
+// offsets (commit) or are dropped (abort).
+func (c *Groups) CompleteTxn(i int32, pid int64, commit bool) {
+	c.mu.Lock()
+	s := c.shards[i]
+	c.mu.Unlock()
+	if s != nil {
+		s.do(func() { s.completeTxnLocked(pid, commit) })
+	}
+}
