@@ -18,6 +18,7 @@ import (
 	"github.com/potok-io/potok/config"
 	"github.com/potok-io/potok/logstore"
 	"github.com/potok-io/potok/metadata"
+	"github.com/potok-io/potok/observe"
 	"github.com/potok-io/potok/protocol"
 )
 
@@ -30,6 +31,10 @@ type Options struct {
 	Now func() time.Time
 	// FS is the filesystem of the logs; nil means the OS.
 	FS logstore.FS
+	// Levels holds the loggers' levels, changeable at runtime (DescribeConfigs
+	// and IncrementalAlterConfigs on BROKER_LOGGER, the HTTP /loggers
+	// endpoint). nil: Logger's own handler decides what is logged.
+	Levels *observe.Levels
 }
 
 // Broker is one Potok node: a broker and, on a single node, the controller.
@@ -56,6 +61,8 @@ type Broker struct {
 	apis          apiTable
 	fetchMaxBytes int32
 	closed        atomic.Bool
+
+	ops opsState // ops.go: loggers, metrics, quotas, HTTP admin listener
 }
 
 // New opens the data directories, the metadata log and every partition log.
@@ -71,6 +78,7 @@ func New(opts Options) (*Broker, error) {
 		opts.Settings = config.Values{}
 	}
 	b := &Broker{opts: opts, log: opts.Logger, now: opts.Now, src: config.Sources{Static: opts.Settings}, apis: newAPITable()}
+	b.initOps()
 	if err := b.checkSettings(); err != nil {
 		return nil, err
 	}
@@ -90,7 +98,7 @@ func New(opts Options) (*Broker, error) {
 		Dirs:                   b.logDirs,
 		FS:                     opts.FS,
 		Now:                    opts.Now,
-		Logger:                 opts.Logger,
+		Logger:                 b.logger(loggerLogstore),
 		OnDurable:              b.onDurable,
 		RetentionCheckInterval: time.Duration(b.src.BrokerInt("log.retention.check.interval.ms")) * time.Millisecond,
 		CleanerInterval:        b.cleanerInterval(),
@@ -286,7 +294,7 @@ func (b *Broker) Start() error {
 		MaxConnections:        int(b.src.BrokerInt("max.connections")),
 		MaxConnectionsPerIP:   int(b.src.BrokerInt("max.connections.per.ip")),
 		IdleTimeout:           time.Duration(b.src.BrokerInt("connections.max.idle.ms")) * time.Millisecond,
-		Logger:                b.log,
+		Logger:                b.logger(loggerProtocol),
 	}, b)
 	if err := b.server.Listen(); err != nil {
 		return err

@@ -62,6 +62,8 @@ func (b *Broker) handleProduce(r *protocol.Request) {
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			case req.Version < 3:
 				sp.ErrorCode = kerr.UnsupportedVersion.Code
+			case req.Acks == -1 && b.belowMinISR(ts, rp.Partition):
+				sp.ErrorCode = kerr.NotEnoughReplicas.Code
 			default:
 				p, end = b.produceTo(ts, rp, req.Version, now, sp, scratch)
 			}

@@ -28,7 +28,10 @@ func registry() []api {
 		{key: 21, min: 0, max: 2, serve: (*Broker).handleDeleteRecords},
 		{key: 22, min: 0, max: 5, serve: (*Broker).handleInitProducerID},
 		{key: 23, min: 0, max: 4, serve: (*Broker).handleOffsetForLeaderEpoch},
+		{key: 32, min: 1, max: 4, serve: (*Broker).handleDescribeConfigs},
+		{key: 33, min: 0, max: 2, serve: (*Broker).handleAlterConfigs},
 		{key: 37, min: 0, max: 3, serve: (*Broker).handleCreatePartitions},
+		{key: 44, min: 0, max: 1, serve: (*Broker).handleIncrementalAlterConfigs},
 	}
 }
 

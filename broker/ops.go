@@ -1,0 +1,41 @@
+package broker
+
+// The broker's operability state: named loggers with runtime levels,
+// metrics, client quotas and the HTTP admin listener. Kept in one field of
+// Broker (ops) so the core files carry only the calls that wire it in.
+
+import (
+	"log/slog"
+
+	"github.com/potok-io/potok/observe"
+)
+
+// Logger names, as DescribeConfigs lists them for BROKER_LOGGER.
+const (
+	loggerBroker   = "potok.broker"
+	loggerProtocol = "potok.protocol"
+	loggerLogstore = "potok.logstore"
+)
+
+type opsState struct {
+	levels *observe.Levels
+	// handler is where every named logger writes.
+	handler slog.Handler
+}
+
+// initOps sets up the loggers, before anything logs.
+func (b *Broker) initOps() {
+	b.ops.levels = b.opts.Levels
+	if b.ops.levels == nil {
+		// Without levels from the caller, the caller's handler filters:
+		// the root passes everything on to it.
+		b.ops.levels = observe.NewLevels(slog.LevelDebug - 4)
+	}
+	b.ops.handler = b.opts.Logger.Handler()
+	b.log = b.logger(loggerBroker)
+}
+
+// logger returns the named logger.
+func (b *Broker) logger(name string) *slog.Logger {
+	return b.ops.levels.Logger(b.ops.handler, name)
+}
