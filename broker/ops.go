@@ -18,13 +18,17 @@ const (
 )
 
 type opsState struct {
-	levels *observe.Levels
+	// features are the feature levels this broker supports
+	// (updatefeatures.go); a field so tests can add one.
+	features map[string]featureRange
+	levels   *observe.Levels
 	// handler is where every named logger writes.
 	handler slog.Handler
 }
 
 // initOps sets up the loggers, before anything logs.
 func (b *Broker) initOps() {
+	b.ops.features = supportedFeatures()
 	b.ops.levels = b.opts.Levels
 	if b.ops.levels == nil {
 		// Without levels from the caller, the caller's handler filters:

@@ -30,8 +30,17 @@ func registry() []api {
 		{key: 23, min: 0, max: 4, serve: (*Broker).handleOffsetForLeaderEpoch},
 		{key: 32, min: 1, max: 4, serve: (*Broker).handleDescribeConfigs},
 		{key: 33, min: 0, max: 2, serve: (*Broker).handleAlterConfigs},
+		{key: 35, min: 1, max: 4, serve: (*Broker).handleDescribeLogDirs},
 		{key: 37, min: 0, max: 3, serve: (*Broker).handleCreatePartitions},
+		{key: 43, min: 0, max: 2, serve: (*Broker).handleElectLeaders},
 		{key: 44, min: 0, max: 1, serve: (*Broker).handleIncrementalAlterConfigs},
+		{key: 45, min: 0, max: 0, serve: (*Broker).handleAlterPartitionReassignments},
+		{key: 46, min: 0, max: 0, serve: (*Broker).handleListPartitionReassignments},
+		{key: 57, min: 0, max: 2, serve: (*Broker).handleUpdateFeatures},
+		{key: 60, min: 0, max: 2, serve: (*Broker).handleDescribeCluster},
+		{key: 61, min: 0, max: 0, serve: (*Broker).handleDescribeProducers},
+		{key: 74, min: 0, max: 1, serve: (*Broker).handleListConfigResources},
+		{key: 75, min: 0, max: 0, serve: (*Broker).handleDescribeTopicPartitions},
 	}
 }
 
