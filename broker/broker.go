@@ -94,6 +94,7 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b.ctrl = ctrl
+	b.metadataOpened() // ops.go
 	logs, err := logstore.Open(logstore.ManagerOptions{
 		Dirs:                   b.logDirs,
 		FS:                     opts.FS,

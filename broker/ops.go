@@ -6,8 +6,11 @@ package broker
 
 import (
 	"log/slog"
+	"time"
 
+	"github.com/potok-io/potok/metadata"
 	"github.com/potok-io/potok/observe"
+	"github.com/potok-io/potok/quota"
 )
 
 // Logger names, as DescribeConfigs lists them for BROKER_LOGGER.
@@ -22,6 +25,7 @@ type opsState struct {
 	// (updatefeatures.go); a field so tests can add one.
 	features map[string]featureRange
 	levels   *observe.Levels
+	quotas   *quota.Manager
 	// handler is where every named logger writes.
 	handler slog.Handler
 }
@@ -37,6 +41,19 @@ func (b *Broker) initOps() {
 	}
 	b.ops.handler = b.opts.Logger.Handler()
 	b.log = b.logger(loggerBroker)
+	b.ops.quotas = quota.New(quota.Config{
+		Samples: int(b.src.BrokerInt("quota.window.num")),
+		Window:  time.Duration(b.src.BrokerInt("quota.window.size.seconds")) * time.Second,
+	})
+}
+
+// metadataOpened is called once the metadata log is open: the quotas
+// follow the image from then on.
+func (b *Broker) metadataOpened() {
+	b.ops.quotas.SetQuotas(b.ctrl.Image().AllClientQuotas())
+	b.ctrl.Subscribe(func(_, next *metadata.Image) {
+		b.ops.quotas.SetQuotas(next.AllClientQuotas())
+	})
 }
 
 // logger returns the named logger.

@@ -35,6 +35,7 @@ var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); retu
 func (b *Broker) handleProduce(r *protocol.Request) {
 	req := r.Msg.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	b.throttleProduce(r) // quotas.go
 	var w *produceWait
 	if req.Acks == -1 {
 		w = &produceWait{r: r, resp: resp}

@@ -36,6 +36,8 @@ func registry() []api {
 		{key: 44, min: 0, max: 1, serve: (*Broker).handleIncrementalAlterConfigs},
 		{key: 45, min: 0, max: 0, serve: (*Broker).handleAlterPartitionReassignments},
 		{key: 46, min: 0, max: 0, serve: (*Broker).handleListPartitionReassignments},
+		{key: 48, min: 0, max: 1, serve: (*Broker).handleDescribeClientQuotas},
+		{key: 49, min: 0, max: 1, serve: (*Broker).handleAlterClientQuotas},
 		{key: 57, min: 0, max: 2, serve: (*Broker).handleUpdateFeatures},
 		{key: 60, min: 0, max: 2, serve: (*Broker).handleDescribeCluster},
 		{key: 61, min: 0, max: 0, serve: (*Broker).handleDescribeProducers},
@@ -69,7 +71,7 @@ func (b *Broker) Versions(key int16) (min, max int16, ok bool) {
 
 // Serve implements protocol.Handler.
 func (b *Broker) Serve(r *protocol.Request) {
-	b.apis.byKey[r.Key].serve(b, r)
+	b.serve(b.apis.byKey[r.Key], r) // quotas.go
 }
 
 // APIs returns the served API keys and version ranges, for documentation.
