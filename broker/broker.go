@@ -94,7 +94,7 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b.ctrl = ctrl
-	b.metadataOpened() // ops.go
+	b.openOps() // ops.go
 	logs, err := logstore.Open(logstore.ManagerOptions{
 		Dirs:                   b.logDirs,
 		FS:                     opts.FS,
@@ -296,6 +296,7 @@ func (b *Broker) Start() error {
 		MaxConnectionsPerIP:   int(b.src.BrokerInt("max.connections.per.ip")),
 		IdleTimeout:           time.Duration(b.src.BrokerInt("connections.max.idle.ms")) * time.Millisecond,
 		Logger:                b.logger(loggerProtocol),
+		Observer:              b.ops.metrics,
 	}, b)
 	if err := b.server.Listen(); err != nil {
 		return err
@@ -304,7 +305,12 @@ func (b *Broker) Start() error {
 		b.server.Shutdown(context.Background())
 		return err
 	}
+	if err := b.startHTTP(); err != nil { // ops.go
+		b.server.Shutdown(context.Background())
+		return err
+	}
 	b.server.Serve()
+	b.ops.ready.Store(true)
 	return nil
 }
 
@@ -401,6 +407,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	if b.closed.Swap(true) {
 		return nil
 	}
+	b.ops.ready.Store(false)
 	var errs []error
 	if b.server != nil {
 		if err := b.server.Shutdown(ctx); err != nil {
@@ -411,6 +418,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if err := b.ctrl.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := b.stopHTTP(ctx); err != nil { // ops.go
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -332,10 +332,10 @@ func (b *Broker) alterLoggers(name string, ops []configOp, validateOnly bool) *c
 		if op.op == kmsg.IncrementalAlterConfigOpSet {
 			level, _ := observe.ParseLevel(*op.value)
 			lv.Set(op.name, level)
-			b.log.Info("log level changed", "logger", op.name, "level", *op.value)
+			b.log.Info("log level changed", "for", op.name, "level", *op.value)
 		} else {
 			lv.Reset(op.name)
-			b.log.Info("log level reset to the root's", "logger", op.name)
+			b.log.Info("log level reset to the root's", "for", op.name)
 		}
 	}
 	return nil

@@ -46,7 +46,7 @@ func (b *Broker) handleFetch(r *protocol.Request) {
 	w := &fetchWait{b: b, r: r, req: req}
 	body, ready := w.read(false)
 	if ready || req.MaxWaitMillis <= 0 || len(w.parts) == 0 {
-		b.throttleFetch(r, body) // quotas.go
+		b.fetchAnswered(r, body) // quotas.go
 		r.RespondBody(body)
 		return
 	}
@@ -101,7 +101,7 @@ func (w *fetchWait) try(final bool) {
 	for _, p := range parts {
 		p.removeFetch(w)
 	}
-	w.b.throttleFetch(w.r, body) // quotas.go
+	w.b.fetchAnswered(w.r, body) // quotas.go
 	w.r.RespondBody(body)
 }
 

@@ -147,6 +147,7 @@ func (b *Broker) produceTo(ts *topicState, rp *kmsg.ProduceRequestTopicPartition
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
 	p.appended()
+	b.countProduced(ts, batch) // ops.go
 	return p, res.LastOffset + 1
 }
 

@@ -30,7 +30,10 @@ func (b *Broker) serve(a *api, r *protocol.Request) {
 		return
 	}
 	start := time.Now()
-	r.Throttle(q.Throttle(quota.Request, quota.Anonymous, r.ClientID, start))
+	if d := q.Throttle(quota.Request, quota.Anonymous, r.ClientID, start); d > 0 {
+		b.ops.metrics.Throttled(int(quota.Request), d)
+		r.Throttle(d)
+	}
 	a.serve(b, r)
 	end := time.Now()
 	// Percent of one thread: 1 s of handling in 1 s is 100.
@@ -41,16 +44,21 @@ func (b *Broker) serve(a *api, r *protocol.Request) {
 // rate.
 func (b *Broker) throttleProduce(r *protocol.Request) {
 	if q := b.ops.quotas; q.Active(quota.Produce) {
-		r.Throttle(q.Record(quota.Produce, quota.Anonymous, r.ClientID, float64(r.Size()), b.now()))
+		d := q.Record(quota.Produce, quota.Anonymous, r.ClientID, float64(r.Size()), b.now())
+		if d > 0 {
+			b.ops.metrics.Throttled(int(quota.Produce), d)
+			r.Throttle(d)
+		}
 	}
 }
 
-// throttleFetch charges a fetch response's record bytes to the consumer's
-// byte rate just before it is sent. Over the quota, the response loses its
-// data (the client fetches the same offsets again after the throttle) and
-// the bytes are taken back. Either way the response carries the largest
-// throttle asked for the request.
-func (b *Broker) throttleFetch(r *protocol.Request, body *fetchBody) {
+// fetchAnswered is called just before a fetch response is sent. It charges
+// the record bytes to the consumer's byte rate: over the quota, the response
+// loses its data (the client fetches the same offsets again after the
+// throttle) and the bytes are taken back. Either way the response carries
+// the largest throttle asked for the request. What is sent is counted in
+// the topic metrics.
+func (b *Broker) fetchAnswered(r *protocol.Request, body *fetchBody) {
 	if q := b.ops.quotas; q.Active(quota.Fetch) {
 		size := 0
 		for i := range body.chunks {
@@ -59,6 +67,7 @@ func (b *Broker) throttleFetch(r *protocol.Request, body *fetchBody) {
 		now := b.now()
 		if d := q.Record(quota.Fetch, quota.Anonymous, r.ClientID, float64(size), now); d > 0 {
 			q.Unrecord(quota.Fetch, quota.Anonymous, r.ClientID, float64(size), now)
+			b.ops.metrics.Throttled(int(quota.Fetch), d)
 			r.Throttle(d)
 			body.Release()
 			body.resp.Topics = body.resp.Topics[:0]
@@ -67,4 +76,5 @@ func (b *Broker) throttleFetch(r *protocol.Request, body *fetchBody) {
 	if ms := r.ThrottleTime().Milliseconds(); ms > int64(body.resp.ThrottleMillis) {
 		body.resp.ThrottleMillis = int32(min(ms, 1<<31-1))
 	}
+	b.countFetched(body.resp.Topics)
 }

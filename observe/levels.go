@@ -173,7 +173,9 @@ func (h *levelHandler) Enabled(ctx context.Context, lv slog.Level) bool {
 	return lv >= h.levels.level(h.own) && h.inner.Enabled(ctx, lv)
 }
 
-func (h *levelHandler) Handle(ctx context.Context, r slog.Record) error { return h.inner.Handle(ctx, r) }
+func (h *levelHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.inner.Handle(ctx, r)
+}
 
 func (h *levelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return &levelHandler{inner: h.inner.WithAttrs(attrs), levels: h.levels, own: h.own}

@@ -341,6 +341,7 @@ func (c *conn) encode(req *Request, bufs net.Buffers) ([]byte, net.Buffers) {
 // finish releases what a request held once its response is written or
 // abandoned.
 func (c *conn) finish(r *Request) {
+	c.srv.cfg.Observer.RequestDone(r.Key, time.Since(r.Received))
 	if r.body != nil {
 		r.body.Release()
 		r.body = nil
