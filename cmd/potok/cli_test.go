@@ -249,7 +249,9 @@ func TestGroupCommands(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("reset: %d %s %s", code, out, errOut)
 	}
-	code, out, _ = cli(t, "", "group", "lag", "readers", b, "--format", "json")
+	if code, out, errOut = cli(t, "", "group", "lag", "readers", b, "--format", "json"); code != 0 {
+		t.Fatalf("lag after reset: %d %s", code, errOut)
+	}
 	mustJSON(t, out, &rows)
 	total = 0
 	for _, r := range rows {
