@@ -231,7 +231,8 @@ type alterResource struct {
 	typ  kmsg.ConfigResourceType
 	name string
 	ops  []configOp
-	err  *configError // set before the commit for resources rejected early
+	err  *configError // the resource's failure, if any
+	done bool         // handled outside the metadata commit (broker loggers)
 }
 
 // alterConfigs checks every resource against one image and commits the
@@ -258,16 +259,14 @@ func (b *Broker) alterConfigs(resources []alterResource, replace, validateOnly b
 			} else {
 				r.err = b.alterLoggers(r.name, r.ops, validateOnly)
 			}
-			if r.err == nil {
-				r.err = &configError{} // done; nothing to commit
-			}
+			r.done = true
 		}
 	}
 	_, err := b.ctrl.Commit(func(im *metadata.Image) ([]metadata.Record, error) {
 		var recs []metadata.Record
 		for i := range resources {
 			r := &resources[i]
-			if r.err != nil {
+			if r.err != nil || r.done {
 				continue
 			}
 			rs, cerr := b.alterConfigRecords(im, r.typ, r.name, r.ops, replace)
@@ -283,11 +282,7 @@ func (b *Broker) alterConfigs(resources []alterResource, replace, validateOnly b
 		return recs, nil
 	})
 	for i := range resources {
-		r := &resources[i]
-		switch {
-		case r.err != nil && r.err.err == nil:
-			r.err = nil
-		case r.err == nil && err != nil:
+		if r := &resources[i]; r.err == nil && !r.done && err != nil {
 			r.err = configErr(kerr.UnknownServerError, "metadata commit failed: %v", err)
 		}
 	}

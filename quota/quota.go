@@ -82,8 +82,8 @@ type Manager struct {
 	cfg   Config
 	table atomic.Pointer[table]
 
-	sensors sync.Map // sensorKey -> *sensor
-	records atomic.Uint64
+	sensors sync.Map      // sensorKey -> *sensor
+	created atomic.Uint64 // sensors created, to prune now and then
 	pruning atomic.Bool
 }
 
@@ -204,7 +204,7 @@ func (m *Manager) sensor(key sensorKey, now time.Time) *sensor {
 		return v.(*sensor)
 	}
 	v, _ := m.sensors.LoadOrStore(key, newSensor(m.cfg.Samples))
-	if m.records.Add(1)%1024 == 0 && !m.pruning.Swap(true) {
+	if m.created.Add(1)%1024 == 0 && !m.pruning.Swap(true) {
 		m.prune(now)
 		m.pruning.Store(false)
 	}
