@@ -7,8 +7,9 @@ package broker
 // (INVALID_REQUEST otherwise, and librdkafka then retries at v0) and keeps
 // them on the connection. A version above v4 never reaches this handler:
 // the protocol layer answers it with a v0 UNSUPPORTED_VERSION body (KIP-511).
-// No features are finalized: without transaction.version every client uses
-// the classic transaction protocol, which is the one served.
+// v3+ lists the supported and finalized features (updatefeatures.go):
+// transaction.version is never finalized above 0, so every client uses the
+// classic transaction protocol, which is the one served.
 
 import (
 	"regexp"
@@ -36,6 +37,9 @@ func (b *Broker) handleApiVersions(r *protocol.Request) {
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.min, a.max
 		resp.ApiKeys = append(resp.ApiKeys, k)
+	}
+	if req.Version >= 3 {
+		b.fillFeatures(resp) // updatefeatures.go
 	}
 	r.Respond(resp)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/potok-io/potok/coordinator"
 	"github.com/potok-io/potok/logstore"
 	"github.com/potok-io/potok/metadata"
+	"github.com/potok-io/potok/observe"
 	"github.com/potok-io/potok/protocol"
 )
 
@@ -31,6 +32,10 @@ type Options struct {
 	Now func() time.Time
 	// FS is the filesystem of the logs; nil means the OS.
 	FS logstore.FS
+	// Levels holds the loggers' levels, changeable at runtime (DescribeConfigs
+	// and IncrementalAlterConfigs on BROKER_LOGGER, the HTTP /loggers
+	// endpoint). nil: Logger's own handler decides what is logged.
+	Levels *observe.Levels
 }
 
 // Broker is one Potok node: a broker and, on a single node, the controller.
@@ -64,6 +69,7 @@ type Broker struct {
 	closed        atomic.Bool
 
 	groups *coordinator.Groups // the group coordinator (findcoordinator.go)
+	ops    opsState            // ops.go: loggers, metrics, quotas, HTTP admin listener
 }
 
 // New opens the data directories, the metadata log and every partition log.
@@ -79,6 +85,7 @@ func New(opts Options) (*Broker, error) {
 		opts.Settings = config.Values{}
 	}
 	b := &Broker{opts: opts, log: opts.Logger, now: opts.Now, src: config.Sources{Static: opts.Settings}, apis: newAPITable()}
+	b.initOps()
 	if err := b.checkSettings(); err != nil {
 		return nil, err
 	}
@@ -94,11 +101,12 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b.ctrl = ctrl
+	b.openOps() // ops.go
 	logs, err := logstore.Open(logstore.ManagerOptions{
 		Dirs:                   b.logDirs,
 		FS:                     opts.FS,
 		Now:                    opts.Now,
-		Logger:                 opts.Logger,
+		Logger:                 b.logger(loggerLogstore),
 		OnDurable:              b.onDurable,
 		RetentionCheckInterval: time.Duration(b.src.BrokerInt("log.retention.check.interval.ms")) * time.Millisecond,
 		CleanerInterval:        b.cleanerInterval(),
@@ -303,7 +311,8 @@ func (b *Broker) Start() error {
 		MaxConnections:        int(b.src.BrokerInt("max.connections")),
 		MaxConnectionsPerIP:   int(b.src.BrokerInt("max.connections.per.ip")),
 		IdleTimeout:           time.Duration(b.src.BrokerInt("connections.max.idle.ms")) * time.Millisecond,
-		Logger:                b.log,
+		Logger:                b.logger(loggerProtocol),
+		Observer:              b.ops.metrics,
 	}, b)
 	if err := b.server.Listen(); err != nil {
 		return err
@@ -312,7 +321,12 @@ func (b *Broker) Start() error {
 		b.server.Shutdown(context.Background())
 		return err
 	}
+	if err := b.startHTTP(); err != nil { // ops.go
+		b.server.Shutdown(context.Background())
+		return err
+	}
 	b.server.Serve()
+	b.ops.ready.Store(true)
 	return nil
 }
 
@@ -409,6 +423,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	if b.closed.Swap(true) {
 		return nil
 	}
+	b.ops.ready.Store(false)
 	var errs []error
 	// Group coordinator: stop it first, so that JoinGroup and SyncGroup
 	// requests it holds are answered (NOT_COORDINATOR) and their
@@ -424,6 +439,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if err := b.ctrl.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := b.stopHTTP(ctx); err != nil { // ops.go
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -206,6 +206,7 @@ func (w *fetchWait) send(body *fetchBody) {
 		}
 	}
 	body.results = nil
+	w.b.fetchAnswered(w.r, body) // quotas.go
 	w.r.RespondBody(body)
 }
 

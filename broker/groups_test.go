@@ -32,23 +32,6 @@ func groupBroker(t testing.TB, extra ...string) *Broker {
 	return testBroker(t, append(slices.Clone(groupSettings), extra...)...)
 }
 
-// eventually polls cond until it holds: the one helper for asynchronous
-// assertions in these tests.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // ledger tracks who owns which partition across the members of a group,
 // from their assignment callbacks, and notes any partition owned twice.
 type ledger struct {

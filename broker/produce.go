@@ -36,6 +36,7 @@ var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); retu
 func (b *Broker) handleProduce(r *protocol.Request) {
 	req := r.Msg.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	b.throttleProduce(r) // quotas.go
 	var w *produceWait
 	if req.Acks == -1 {
 		w = &produceWait{r: r, resp: resp}
@@ -63,6 +64,8 @@ func (b *Broker) handleProduce(r *protocol.Request) {
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			case req.Version < 3:
 				sp.ErrorCode = kerr.UnsupportedVersion.Code
+			case req.Acks == -1 && b.belowMinISR(ts, rp.Partition):
+				sp.ErrorCode = kerr.NotEnoughReplicas.Code
 			default:
 				p, end = b.produceTo(ts, rp, req.Version, req.TransactionID, now, sp, scratch)
 			}
@@ -159,6 +162,7 @@ func (b *Broker) produceTo(ts *topicState, rp *kmsg.ProduceRequestTopicPartition
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
 	p.appended()
+	b.countProduced(ts, batch) // ops.go
 	return p, res.LastOffset + 1
 }
 

@@ -41,13 +41,27 @@ func registry() []api {
 		{key: 25, min: 0, max: 4, serve: (*Broker).handleAddOffsetsToTxn},
 		{key: 26, min: 0, max: 4, serve: (*Broker).handleEndTxn},
 		{key: 28, min: 0, max: 4, serve: (*Broker).handleTxnOffsetCommit},
+		{key: 32, min: 1, max: 4, serve: (*Broker).handleDescribeConfigs},
+		{key: 33, min: 0, max: 2, serve: (*Broker).handleAlterConfigs},
+		{key: 35, min: 1, max: 4, serve: (*Broker).handleDescribeLogDirs},
 		{key: 37, min: 0, max: 3, serve: (*Broker).handleCreatePartitions},
 		{key: 42, min: 0, max: 2, serve: (*Broker).handleDeleteGroups},
+		{key: 43, min: 0, max: 2, serve: (*Broker).handleElectLeaders},
+		{key: 44, min: 0, max: 1, serve: (*Broker).handleIncrementalAlterConfigs},
+		{key: 45, min: 0, max: 0, serve: (*Broker).handleAlterPartitionReassignments},
+		{key: 46, min: 0, max: 0, serve: (*Broker).handleListPartitionReassignments},
 		{key: 47, min: 0, max: 0, serve: (*Broker).handleOffsetDelete},
+		{key: 48, min: 0, max: 1, serve: (*Broker).handleDescribeClientQuotas},
+		{key: 49, min: 0, max: 1, serve: (*Broker).handleAlterClientQuotas},
+		{key: 57, min: 0, max: 2, serve: (*Broker).handleUpdateFeatures},
+		{key: 60, min: 0, max: 2, serve: (*Broker).handleDescribeCluster},
+		{key: 61, min: 0, max: 0, serve: (*Broker).handleDescribeProducers},
 		{key: 65, min: 0, max: 0, serve: (*Broker).handleDescribeTransactions},
 		{key: 66, min: 0, max: 1, serve: (*Broker).handleListTransactions},
 		{key: 68, min: 0, max: 1, serve: (*Broker).handleConsumerGroupHeartbeat},
 		{key: 69, min: 0, max: 1, serve: (*Broker).handleConsumerGroupDescribe},
+		{key: 74, min: 0, max: 1, serve: (*Broker).handleListConfigResources},
+		{key: 75, min: 0, max: 0, serve: (*Broker).handleDescribeTopicPartitions},
 	}
 }
 
@@ -76,7 +90,7 @@ func (b *Broker) Versions(key int16) (min, max int16, ok bool) {
 
 // Serve implements protocol.Handler.
 func (b *Broker) Serve(r *protocol.Request) {
-	b.apis.byKey[r.Key].serve(b, r)
+	b.serve(b.apis.byKey[r.Key], r) // quotas.go
 }
 
 // APIs returns the served API keys and version ranges, for documentation.

@@ -76,9 +76,11 @@ func checkTopicConfigs(configs map[string]string) error {
 // creates the valid ones in one metadata commit. Each spec gets a result.
 func (b *Broker) createTopics(specs []topicSpec, validateOnly bool) []topicResult {
 	results := make([]topicResult, len(specs))
-	defPartitions := int32(b.src.BrokerInt("num.partitions"))
-	defRF := int16(b.src.BrokerInt("default.replication.factor"))
 	_, err := b.ctrl.Commit(func(im *metadata.Image) ([]metadata.Record, error) {
+		// The defaults may be dynamic broker configs.
+		src := b.brokerSources(im)
+		defPartitions := int32(src.BrokerInt("num.partitions"))
+		defRF := int16(src.BrokerInt("default.replication.factor"))
 		var recs []metadata.Record
 		brokers := im.Brokers()
 		taken := map[string]string{}

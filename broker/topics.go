@@ -7,6 +7,7 @@ import (
 	"github.com/potok-io/potok/config"
 	"github.com/potok-io/potok/logstore"
 	"github.com/potok-io/potok/metadata"
+	"github.com/potok-io/potok/observe"
 )
 
 // topicTable is the broker's view of the topics it hosts, swapped as a
@@ -25,6 +26,7 @@ type topicState struct {
 	// settings are the topic's effective settings; replaced when its
 	// configs or the broker defaults change.
 	settings atomic.Pointer[topicSettings]
+	stats    atomic.Pointer[observe.TopicMetrics] // ops.go: set on first use
 }
 
 type topicSettings struct {

@@ -33,10 +33,10 @@ var Broker = newSet([]*Def{
 	{Name: "socket.request.max.bytes", Type: Int, Default: "104857600", Min: 1, ReadOnly: true, Doc: "Largest request accepted."},
 	{Name: "queued.max.request.bytes", NoMin: true, Type: Long, Default: "-1", ReadOnly: true,
 		Doc: "Bytes of requests in flight before reading pauses; -1 means 1 GiB in Potok."},
-	{Name: "max.connections", Type: Int, Default: "2147483647", Min: 0, Doc: "Connections the broker accepts at once."},
-	{Name: "max.connections.per.ip", Type: Int, Default: "2147483647", Min: 0, Doc: "Connections accepted from one address."},
+	{Name: "max.connections", Type: Int, Default: "2147483647", Min: 0, ReadOnly: true, Doc: "Connections the broker accepts at once."},
+	{Name: "max.connections.per.ip", Type: Int, Default: "2147483647", Min: 0, ReadOnly: true, Doc: "Connections accepted from one address."},
 	{Name: "connections.max.idle.ms", NoMin: true, Type: Long, Default: "600000", ReadOnly: true, Doc: "Idle connections are closed after this time."},
-	{Name: "fetch.max.bytes", Type: Int, Default: "57671680", Min: 1024, Doc: "Largest fetch response."},
+	{Name: "fetch.max.bytes", Type: Int, Default: "57671680", Min: 1024, ReadOnly: true, Doc: "Largest fetch response."},
 
 	// Topics.
 	{Name: "num.partitions", Type: Int, Default: "1", Min: 1, Doc: "Partitions of an automatically or default-created topic."},
@@ -89,7 +89,7 @@ var Broker = newSet([]*Def{
 	{Name: "log.retention.check.interval.ms", Type: Long, Default: "300000", Min: 1, ReadOnly: true, Doc: "How often retention runs."},
 	{Name: "log.local.retention.ms", Type: Long, Default: "-2", Min: -2, Doc: "Default local.retention.ms."},
 	{Name: "log.local.retention.bytes", Type: Long, Default: "-2", Min: -2, Doc: "Default local.retention.bytes."},
-	{Name: "producer.id.expiration.ms", Type: Int, Default: "86400000", Min: 1, Doc: "Idle time after which producer state expires."},
+	{Name: "producer.id.expiration.ms", Type: Int, Default: "86400000", Min: 1, ReadOnly: true, Doc: "Idle time after which producer state expires."},
 
 	// Groups.
 	{Name: "offsets.topic.num.partitions", Type: Int, Default: "50", Min: 1, ReadOnly: true, Doc: "Partitions of __consumer_offsets."},
@@ -118,9 +118,33 @@ var Broker = newSet([]*Def{
 	{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: Int, Default: "10000", Min: 1, ReadOnly: true,
 		Doc: "How often timed-out transactions are aborted."},
 
+	// Quotas (Kafka's QuotaConfig): rates are measured over quota.window.num
+	// windows of quota.window.size.seconds.
+	{Name: "quota.window.num", Type: Int, Default: "11", Min: 1, ReadOnly: true, Doc: "Number of samples kept for client quota rates."},
+	{Name: "quota.window.size.seconds", Type: Int, Default: "1", Min: 1, ReadOnly: true, Doc: "Time span of each client quota sample."},
+
+	// Operations (Potok's own).
+	{Name: "potok.http.listener", Type: String, Default: "", Nullable: true, ReadOnly: true, Validate: validateHostPort,
+		Doc: "host:port of the HTTP admin listener serving /metrics, /healthz, /readyz and /loggers; empty (the default) turns it off, port 0 picks a free port."},
+
 	// Replication.
 	{Name: "replica.lag.time.max.ms", Type: Long, Default: "30000", ReadOnly: true, Doc: "A follower that has not caught up in this time leaves the ISR."},
 })
+
+func validateHostPort(v string) error {
+	if v == "" {
+		return nil
+	}
+	i := strings.LastIndexByte(v, ':')
+	var port int
+	if i < 0 {
+		return fmt.Errorf("%q is not host:port", v)
+	}
+	if _, err := fmt.Sscanf(v[i+1:], "%d", &port); err != nil || port < 0 || port > 65535 {
+		return fmt.Errorf("%q has an invalid port", v)
+	}
+	return nil
+}
 
 func validateListeners(v string) error {
 	for _, l := range SplitList(v) {

@@ -79,3 +79,35 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestSynonyms(t *testing.T) {
+	s := Sources{
+		Topic:          map[string]string{"retention.ms": "1000"},
+		DynamicDefault: map[string]string{"log.retention.minutes": "5"},
+		Static:         map[string]string{"log.retention.hours": "1", "log.retention.ms": "7200000"},
+	}
+	d, _ := Topic.Lookup("retention.ms")
+	got := s.TopicSynonyms(d)
+	want := []Synonym{
+		{Name: "retention.ms", Value: "1000", Source: SourceTopic},
+		{Name: "log.retention.minutes", Value: "5", Source: SourceDynamicDefault},
+		{Name: "log.retention.ms", Value: "7200000", Source: SourceStatic},
+		{Name: "log.retention.hours", Value: "1", Source: SourceStatic},
+		{Name: "log.retention.hours", Value: "168", Source: SourceDefault},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("synonym %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	// Without the override, log.retention.ms wins over its alternatives
+	// whatever their level: Kafka merges the levels into one set of
+	// properties, then prefers .ms over .minutes over .hours.
+	s.Topic = nil
+	if r := s.TopicValue(d); r.Value != "7200000" || r.Source != SourceStatic {
+		t.Errorf("retention.ms resolves to %+v", r)
+	}
+}

@@ -17,6 +17,7 @@ type Image struct {
 	configs  map[ConfigResource]map[string]string
 	nextPID  int64
 	features map[string]int16
+	quotas   map[QuotaEntity]map[string]float64
 }
 
 // ConfigResource names a resource that has configs.
@@ -143,6 +144,7 @@ func (im *Image) Apply(first int64, recs []Record) (*Image, error) {
 type delta struct {
 	im                                                  *Image
 	topicsCopied, brokersCopied, configsCopied, fCopied bool
+	quotasCopied                                        bool
 }
 
 func (d *delta) topics() {
@@ -252,6 +254,8 @@ func (d *delta) apply(r Record) error {
 		} else {
 			im.features[r.Name] = r.Level
 		}
+	case *ClientQuotaRecord:
+		return d.applyClientQuota(r)
 	default:
 		return fmt.Errorf("unknown record %T", r)
 	}
@@ -301,6 +305,7 @@ func (im *Image) Records() []Record {
 	for _, n := range slices.Sorted(maps.Keys(im.features)) {
 		recs = append(recs, &FeatureLevelRecord{Name: n, Level: im.features[n]})
 	}
+	recs = append(recs, im.quotaRecords()...)
 	return recs
 }
 

@@ -184,6 +184,8 @@ func DecodeRecord(b []byte) (Record, error) {
 		r = new(ProducerIdsRecord)
 	case TypeFeatureLevel:
 		r = new(FeatureLevelRecord)
+	case TypeClientQuota:
+		r = new(ClientQuotaRecord)
 	case typeLogStart:
 		r = new(logStartRecord)
 	default:

@@ -28,9 +28,11 @@ type conn struct {
 
 	slots   chan *Request // dispatched requests, in arrival order
 	pending []*Request    // dispatched produce requests not yet answered
+	// mutedUntil is when the reader may read again after a throttled
+	// request (KIP-219 channel muting); owned by the reader.
+	mutedUntil time.Time
 
-	muteUntil chan time.Time // writer → reader: quota mute (KIP-219)
-	wdone     chan struct{}  // closed when the writer exits
+	wdone chan struct{} // closed when the writer exits
 }
 
 func (s *Server) newConn(nc net.Conn, listener string, id uint64) *conn {
@@ -40,10 +42,9 @@ func (s *Server) newConn(nc net.Conn, listener string, id uint64) *conn {
 		nc:  nc,
 		info: &Conn{Listener: listener, RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), ID: id,
 			ctx: ctx, cancel: cancel},
-		br:        bufio.NewReaderSize(nc, 32<<10),
-		slots:     make(chan *Request, maxPipelined+1),
-		muteUntil: make(chan time.Time, 1),
-		wdone:     make(chan struct{}),
+		br:    bufio.NewReaderSize(nc, 32<<10),
+		slots: make(chan *Request, maxPipelined+1),
+		wdone: make(chan struct{}),
 	}
 }
 
@@ -73,17 +74,13 @@ func (c *conn) readLoop() error {
 	s := c.srv
 	var size [4]byte
 	for {
-		select {
-		case until := <-c.muteUntil:
-			if d := time.Until(until); d > 0 {
-				t := time.NewTimer(d)
-				select {
-				case <-t.C:
-				case <-s.stop:
-					t.Stop()
-				}
+		if d := time.Until(c.mutedUntil); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-s.stop:
+				t.Stop()
 			}
-		default:
 		}
 		if s.closing.Load() {
 			return nil
@@ -195,11 +192,24 @@ func (c *conn) dispatch(req *Request) error {
 	}
 	c.srv.serveRequest(req)
 	if produce {
+		// A produce's throttle is decided before it waits for
+		// durability, so it is known here.
+		c.mute(req)
 		c.pending = append(c.pending, req)
 		return nil
 	}
 	<-req.done
+	c.mute(req)
 	return nil
+}
+
+// mute stops the reader for a throttled request's throttle time: the
+// client's next request waits in the socket, whether or not the client
+// honours throttle_time_ms (KIP-219; Kafka mutes the channel the same way).
+func (c *conn) mute(req *Request) {
+	if req.throttle > 0 {
+		c.mutedUntil = time.Now().Add(req.throttle)
+	}
 }
 
 func (c *conn) prunePending() {
@@ -272,12 +282,6 @@ func (c *conn) writeLoop() {
 				headers = append(headers, hdr)
 			}
 			done = append(done, req)
-			if req.throttle > 0 {
-				select {
-				case c.muteUntil <- time.Now().Add(req.throttle):
-				default:
-				}
-			}
 			if len(bufs) >= 64 {
 				break batch
 			}
@@ -337,6 +341,7 @@ func (c *conn) encode(req *Request, bufs net.Buffers) ([]byte, net.Buffers) {
 // finish releases what a request held once its response is written or
 // abandoned.
 func (c *conn) finish(r *Request) {
+	c.srv.cfg.Observer.RequestDone(r.Key, time.Since(r.Received))
 	if r.body != nil {
 		r.body.Release()
 		r.body = nil

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"context"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -54,14 +55,39 @@ type Request struct {
 func (r *Request) Context() context.Context { return r.Conn.ctx }
 
 // Respond sends resp as the answer. resp must be the response kind of the
-// request at the request's version (kmsg's ResponseKind does that).
+// request at the request's version (kmsg's ResponseKind does that). A
+// throttle asked with Throttle raises resp's throttle_time_ms.
 func (r *Request) Respond(resp kmsg.Response) {
 	if !r.answered.CompareAndSwap(false, true) {
 		panic("BUG: protocol: request answered twice")
 	}
+	if r.throttle > 0 {
+		if tr, ok := resp.(kmsg.ThrottleResponse); ok {
+			if ms, _ := tr.Throttle(); int64(ms) < r.throttle.Milliseconds() {
+				resp.(kmsg.SetThrottleResponse).SetThrottle(int32(min(r.throttle.Milliseconds(), math.MaxInt32)))
+			}
+		}
+	}
 	r.resp = resp
 	close(r.done)
 }
+
+// Throttle asks for the connection to stop reading requests for d after
+// this request (KIP-219 channel muting after a quota violation); Respond
+// also reports it as the response's throttle_time_ms. Call it before
+// answering, and for Produce before Serve returns; the longest of several
+// calls wins.
+func (r *Request) Throttle(d time.Duration) {
+	r.throttle = max(r.throttle, d)
+}
+
+// ThrottleTime returns the throttle asked so far, for callers of
+// RespondBody, whose pre-encoded bodies carry their own throttle_time_ms.
+func (r *Request) ThrottleTime() time.Duration { return r.throttle }
+
+// Size is the size of the request frame in bytes (what Kafka counts
+// against a producer's byte-rate quota).
+func (r *Request) Size() int { return int(r.mem) }
 
 // RespondBody sends a pre-encoded body (without the response header).
 func (r *Request) RespondBody(b Body) {
@@ -75,7 +101,7 @@ func (r *Request) RespondBody(b Body) {
 // RespondThrottled sends resp and then keeps the connection from reading
 // further requests for d (KIP-219 channel muting after a quota violation).
 func (r *Request) RespondThrottled(resp kmsg.Response, d time.Duration) {
-	r.throttle = d
+	r.Throttle(d)
 	r.Respond(resp)
 }
 

@@ -36,7 +36,25 @@ type Config struct {
 	// IdleTimeout is connections.max.idle.ms; 0 disables it.
 	IdleTimeout time.Duration
 	Logger      *slog.Logger
+	// Observer, if set, is told of connections and answered requests.
+	Observer Observer
 }
+
+// Observer watches the server for metrics. Its methods are called on the
+// connection goroutines and must be cheap and must not block.
+type Observer interface {
+	ConnOpened(listener string)
+	ConnClosed(listener string)
+	// RequestDone is called once a request's response is written (or
+	// abandoned with its connection), with the time since it was read.
+	RequestDone(key int16, elapsed time.Duration)
+}
+
+type noObserver struct{}
+
+func (noObserver) ConnOpened(string)                {}
+func (noObserver) ConnClosed(string)                {}
+func (noObserver) RequestDone(int16, time.Duration) {}
 
 // Server accepts connections on its listeners and serves them with a Handler.
 type Server struct {
@@ -68,6 +86,9 @@ func NewServer(cfg Config, h Handler) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
 	}
 	s := &Server{
 		cfg:     cfg,
@@ -191,6 +212,7 @@ func (s *Server) track(nc net.Conn, listener string) (*conn, bool) {
 	c := s.newConn(nc, listener, s.nextID)
 	s.open[c] = struct{}{}
 	s.perIP[ip]++
+	s.cfg.Observer.ConnOpened(listener)
 	return c, true
 }
 
@@ -202,6 +224,7 @@ func (s *Server) untrack(c *conn) {
 		delete(s.perIP, ip)
 	}
 	s.mu.Unlock()
+	s.cfg.Observer.ConnClosed(c.info.Listener)
 	if s.conns != nil {
 		<-s.conns
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/potok-io/potok/broker"
 	"github.com/potok-io/potok/config"
+	"github.com/potok-io/potok/observe"
 )
 
 // devDefaults are what `potok serve` with no arguments uses, where they
@@ -38,8 +39,9 @@ func serve(args []string) error {
 		advertised = fs.String("advertised-listeners", "", "endpoints given to clients, e.g. PLAINTEXT://myhost:9092")
 		logDirs    = fs.String("log-dirs", "", "comma-separated data directories (default ./potok-data)")
 		nodeID     = fs.Int("node-id", -1, "node id (default 1)")
-		logLevel   = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		logLevel   = fs.String("log-level", "info", "log level: debug, info, warn or error (change it at runtime with\nIncrementalAlterConfigs on the broker's loggers or PUT /loggers on the HTTP listener)")
 		logFormat  = fs.String("log-format", "text", "log format: text or json")
+		httpAddr   = fs.String("http-listener", "", "host:port of the HTTP admin listener (/metrics, /healthz, /readyz, /loggers);\nsets potok.http.listener, off by default")
 	)
 	fs.Var(&sets, "set", "a broker setting as `name=value`; repeatable")
 	fs.Usage = func() {
@@ -55,20 +57,24 @@ func serve(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("invalid --log-level %q", *logLevel)
+	level, err := observe.ParseLevel(*logLevel)
+	if err != nil {
+		return fmt.Errorf("invalid --log-level: %w", err)
 	}
+	// The handler passes everything; levels filter, so that they can be
+	// lowered at runtime.
+	all := &slog.HandlerOptions{Level: slog.LevelDebug - 4}
 	var handler slog.Handler
 	switch *logFormat {
 	case "text":
-		handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+		handler = slog.NewTextHandler(os.Stderr, all)
 	case "json":
-		handler = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+		handler = slog.NewJSONHandler(os.Stderr, all)
 	default:
 		return fmt.Errorf("invalid --log-format %q", *logFormat)
 	}
-	logger := slog.New(handler)
+	levels := observe.NewLevels(level)
+	logger := levels.Logger(handler, "potok.main")
 
 	settings := config.Values{}
 	for k, v := range devDefaults {
@@ -94,7 +100,8 @@ func serve(args []string) error {
 			settings[strings.ToLower(strings.ReplaceAll(name, "_", "."))] = v
 		}
 	}
-	flagSettings := map[string]string{"listeners": *listeners, "advertised.listeners": *advertised, "log.dirs": *logDirs}
+	flagSettings := map[string]string{"listeners": *listeners, "advertised.listeners": *advertised, "log.dirs": *logDirs,
+		"potok.http.listener": *httpAddr}
 	for k, v := range flagSettings {
 		if v != "" {
 			settings[k] = v
@@ -112,7 +119,7 @@ func serve(args []string) error {
 	}
 
 	start := time.Now()
-	b, err := broker.New(broker.Options{Settings: settings, Logger: logger})
+	b, err := broker.New(broker.Options{Settings: settings, Logger: slog.New(handler), Levels: levels})
 	if err != nil {
 		return err
 	}
@@ -126,8 +133,12 @@ func serve(args []string) error {
 		addrs = append(addrs, name+"://"+b.Addr(name).String())
 	}
 	sort.Strings(addrs)
-	logger.Info("potok is ready", "node", b.NodeID(), "cluster", b.ClusterID(), "listeners", strings.Join(addrs, ","),
-		"data", settings["log.dirs"], "startup", time.Since(start).Round(time.Microsecond))
+	ready := []any{"node", b.NodeID(), "cluster", b.ClusterID(), "listeners", strings.Join(addrs, ","),
+		"data", settings["log.dirs"], "startup", time.Since(start).Round(time.Microsecond)}
+	if a := b.HTTPAddr(); a != nil {
+		ready = append(ready, "http", "http://"+a.String())
+	}
+	logger.Info("potok is ready", ready...)
 
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

@@ -1,0 +1,81 @@
+package broker
+
+// Gauges computed when Prometheus scrapes, from the broker's state: nothing
+// on the request path maintains them.
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var (
+	descLogSize = prometheus.NewDesc("potok_partition_log_size_bytes",
+		"Bytes of a partition's log on disk (segments and indexes).", []string{"topic", "partition"}, nil)
+	descSegments = prometheus.NewDesc("potok_partition_log_segments",
+		"Segments in a partition's log.", []string{"topic", "partition"}, nil)
+	descLogStart = prometheus.NewDesc("potok_partition_log_start_offset",
+		"First offset a partition still holds.", []string{"topic", "partition"}, nil)
+	descLogEnd = prometheus.NewDesc("potok_partition_log_end_offset",
+		"Offset the next record appended to a partition gets.", []string{"topic", "partition"}, nil)
+	descHW = prometheus.NewDesc("potok_partition_high_watermark",
+		"Offset up to which a partition's records are committed and visible to consumers.", []string{"topic", "partition"}, nil)
+	descUnderReplicated = prometheus.NewDesc("potok_under_replicated_partitions",
+		"Partitions this broker leads whose ISR is smaller than their replica set.", nil, nil)
+	descOffline = prometheus.NewDesc("potok_offline_partitions",
+		"Partitions whose log could not be opened (answered KAFKA_STORAGE_ERROR).", nil, nil)
+	descInFlight = prometheus.NewDesc("potok_request_bytes_in_flight",
+		"Bytes of requests read and not yet answered (bounded by queued.max.request.bytes).", nil, nil)
+	descPanics = prometheus.NewDesc("potok_handler_panics_total",
+		"Request handler panics recovered; each is a bug.", nil, nil)
+)
+
+// stateCollector reports the broker's state as gauges.
+type stateCollector struct{ b *Broker }
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLogSize, descSegments, descLogStart, descLogEnd, descHW,
+		descUnderReplicated, descOffline, descInFlight, descPanics} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	b := c.b
+	im := b.ctrl.Image()
+	table := b.topics.Load()
+	var under, offline float64
+	for _, name := range im.TopicNames() {
+		t, _ := im.Topic(name)
+		for _, mp := range t.Partitions {
+			if mp.Leader == b.nodeID && len(mp.ISR) < len(mp.Replicas) {
+				under++
+			}
+		}
+		ts := table.byName[name]
+		if ts == nil {
+			continue
+		}
+		for _, p := range ts.parts {
+			if p.log == nil {
+				offline++
+				continue
+			}
+			part := strconv.Itoa(int(p.index))
+			gauge := func(d *prometheus.Desc, v float64) {
+				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, name, part)
+			}
+			gauge(descLogSize, float64(p.log.Size()))
+			gauge(descSegments, float64(p.log.NumSegments()))
+			gauge(descLogStart, float64(p.log.LogStartOffset()))
+			gauge(descLogEnd, float64(p.log.LogEndOffset()))
+			gauge(descHW, float64(p.log.HighWatermark()))
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descUnderReplicated, prometheus.GaugeValue, under)
+	ch <- prometheus.MustNewConstMetric(descOffline, prometheus.GaugeValue, offline)
+	if b.server != nil {
+		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(b.server.InFlightBytes()))
+		ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(b.server.HandlerPanics()))
+	}
+}
