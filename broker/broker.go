@@ -103,11 +103,20 @@ func New(opts Options) (*Broker, error) {
 	b.ctrl = ctrl
 	b.openOps() // ops.go
 	logs, err := logstore.Open(logstore.ManagerOptions{
-		Dirs:                   b.logDirs,
-		FS:                     opts.FS,
-		Now:                    opts.Now,
-		Logger:                 b.logger(loggerLogstore),
-		OnDurable:              b.onDurable,
+		Dirs:      b.logDirs,
+		FS:        opts.FS,
+		Now:       opts.Now,
+		Logger:    b.logger(loggerLogstore),
+		OnDurable: b.onDurable,
+		OnSync: func(d time.Duration, err error) {
+			if m := b.ops.metrics; m != nil && err == nil {
+				m.ObserveFsync(d)
+			}
+		},
+		// Recovery rebuilds indexes with each topic's own settings.
+		LogConfig: func(tp logstore.TopicPartition) logstore.Config {
+			return logConfig(b.resolveSettings(ctrl.Image(), tp.Topic))
+		},
 		RetentionCheckInterval: time.Duration(b.src.BrokerInt("log.retention.check.interval.ms")) * time.Millisecond,
 		CleanerInterval:        b.cleanerInterval(),
 	})

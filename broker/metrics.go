@@ -20,6 +20,8 @@ var (
 		"Offset the next record appended to a partition gets.", []string{"topic", "partition"}, nil)
 	descHW = prometheus.NewDesc("potok_partition_high_watermark",
 		"Offset up to which a partition's records are committed and visible to consumers.", []string{"topic", "partition"}, nil)
+	descGroupLag = prometheus.NewDesc("potok_consumer_group_lag",
+		"Records between a group's committed offset and the partition's high watermark.", []string{"group", "topic", "partition"}, nil)
 	descUnderReplicated = prometheus.NewDesc("potok_under_replicated_partitions",
 		"Partitions this broker leads whose ISR is smaller than their replica set.", nil, nil)
 	descOffline = prometheus.NewDesc("potok_offline_partitions",
@@ -35,7 +37,7 @@ type stateCollector struct{ b *Broker }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLogSize, descSegments, descLogStart, descLogEnd, descHW,
-		descUnderReplicated, descOffline, descInFlight, descPanics} {
+		descUnderReplicated, descOffline, descInFlight, descPanics, descGroupLag} {
 		ch <- d
 	}
 }
@@ -71,6 +73,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descLogEnd, float64(p.log.LogEndOffset()))
 			gauge(descHW, float64(p.log.HighWatermark()))
 		}
+	}
+	if b.groups != nil {
+		b.groups.EachCommittedOffset(func(group, topic string, partition int32, offset int64) {
+			p := table.byName[topic].partition(partition)
+			if p == nil || p.log == nil {
+				return
+			}
+			lag := max(p.log.HighWatermark()-offset, 0)
+			ch <- prometheus.MustNewConstMetric(descGroupLag, prometheus.GaugeValue, float64(lag), group, topic, strconv.Itoa(int(partition)))
+		})
 	}
 	ch <- prometheus.MustNewConstMetric(descUnderReplicated, prometheus.GaugeValue, under)
 	ch <- prometheus.MustNewConstMetric(descOffline, prometheus.GaugeValue, offline)

@@ -61,6 +61,12 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 	}
 	consume(t, b, "measured", n)
+	adm := kadm.NewClient(cl)
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "measured", Partition: 0, At: 20, LeaderEpoch: -1})
+	if resp, err := adm.CommitOffsets(ctx, "lagging", offs); err != nil || resp.Error() != nil {
+		t.Fatalf("commit: %v %v", err, resp.Error())
+	}
 
 	var page string
 	eventually(t, 10*time.Second, "the condition", func() error {
@@ -90,6 +96,8 @@ func TestMetricsAndHealth(t *testing.T) {
 		{"potok_partition_log_size_bytes", `partition="0",topic="measured"`, 0, 1e9},
 		{"potok_under_replicated_partitions", "", 0, 0},
 		{"potok_offline_partitions", "", 0, 0},
+		{"potok_consumer_group_lag", `group="lagging",partition="0",topic="measured"`, n - 20, n - 20},
+		{"potok_log_fsync_duration_seconds_count", "", 1, 1e9},
 		{"go_goroutines", "", 1, 1e9},
 	} {
 		v, ok := metricValue(page, c.name, c.labels)
@@ -102,7 +110,6 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 
 	// A deleted topic's series go away.
-	adm := kadm.NewClient(cl)
 	if _, err := adm.DeleteTopics(ctx, "measured"); err != nil {
 		t.Fatal(err)
 	}

@@ -76,11 +76,6 @@ func (b *Broker) openOps() {
 	}
 	b.ops.metrics = observe.NewMetrics(keys, names)
 	b.ops.metrics.Registry().MustRegister(&stateCollector{b: b})
-	// TODO(groups): consumer group lag (potok_consumer_group_lag) needs
-	// the group coordinator's committed offsets; register a collector
-	// here once the coordinator can list them.
-	// TODO(logstore): fsync latency: pass b.ops.metrics.ObserveFsync to
-	// the log store once its ManagerOptions has a sync hook.
 
 	b.ops.quotas.SetQuotas(b.ctrl.Image().AllClientQuotas())
 	b.ctrl.Subscribe(func(old, next *metadata.Image) {

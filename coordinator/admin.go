@@ -246,3 +246,19 @@ func (s *shard) describeAssignment(set assignmentSet) kmsg.Assignment {
 	}
 	return a
 }
+
+// EachCommittedOffset calls fn for every committed offset of every group
+// hosted here (for the consumer lag metric). It holds one partition's lock
+// at a time.
+func (c *Groups) EachCommittedOffset(fn func(group, topic string, partition int32, offset int64)) {
+	for _, s := range c.allShards() {
+		s.do(func() {
+			for _, id := range sortedKeys(s.groups) {
+				g := s.groups[id]
+				for _, t := range sortedTPs(g.offsets) {
+					fn(id, t.topic, t.partition, g.offsets[t].offset)
+				}
+			}
+		})
+	}
+}

@@ -143,6 +143,7 @@ func (l *Log) syncOnce(full bool) (bool, error) {
 	l.mu.RUnlock()
 
 	var err error
+	syncStart := time.Now()
 	for _, s := range sealed {
 		if err = s.syncAll(); err != nil {
 			break
@@ -154,6 +155,9 @@ func (l *Log) syncOnce(full bool) (bool, error) {
 		} else {
 			err = act.log.sync()
 		}
+	}
+	if fn := l.m.opts.OnSync; fn != nil {
+		fn(time.Since(syncStart), err)
 	}
 
 	l.mu.Lock()

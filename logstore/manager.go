@@ -23,6 +23,9 @@ type ManagerOptions struct {
 	// OnDurable is called from the flusher after l.DurableOffset() advanced;
 	// it must not block.
 	OnDurable func(l *Log)
+	// OnSync is called after each log's sync pass with how long its
+	// fdatasyncs took (for metrics); it must not block.
+	OnSync func(d time.Duration, err error)
 	// RetentionCheckInterval is log.retention.check.interval.ms: 0 = 5 min,
 	// < 0 = no background retention.
 	RetentionCheckInterval time.Duration
