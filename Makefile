@@ -59,7 +59,13 @@ deps:
 # Real clients against a real broker: franz-go, sarama, kafka-go,
 # confluent-kafka-go (librdkafka), kcat and kafkajs.
 compat: deps build
-	cd compat-tests && POTOK_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./...
+	cd compat-tests && POTOK_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 2 -timeout 15m ./...
+
+# franz-go's own kgo test suite against a running potok (long: each test
+# that waits for groups or transactions, not served yet, runs into its
+# PER_TEST_TIMEOUT). Prints one line per test and "N passed, N failed".
+compat-full: build
+	POTOK_BIN=$(CURDIR)/$(BIN) compat-tests/kgo-suite.sh
 
 clean:
 	rm -rf bin potok-data
