@@ -93,9 +93,7 @@ func ReadPartition(t testing.TB, addr, topic string, partition int32) []*kgo.Rec
 		if err := fs.Err(); err != nil {
 			t.Fatalf("reading %s/%d: %v", topic, partition, err)
 		}
-		for _, r := range fs.Records() {
-			out = append(out, r)
-		}
+		out = append(out, fs.Records()...)
 		if len(out) > 0 && out[len(out)-1].Offset >= end.Offset-1 {
 			return out
 		}

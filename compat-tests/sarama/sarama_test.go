@@ -439,13 +439,16 @@ func TestClusterAdmin(t *testing.T) {
 					t.Errorf("ListTopics %s: %+v", topic, d)
 				}
 			})
-			t.Run("DescribeConfig", func(t *testing.T) {
-				entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
+			t.Run("DescribeConfigs", func(t *testing.T) {
+				rs, err := adm.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic}}, sarama.DescribeConfigsOptions{})
 				if err != nil {
-					t.Fatalf("DescribeConfig: %v", err)
+					t.Fatalf("DescribeConfigs: %v", err)
+				}
+				if len(rs) != 1 || rs[0].ErrorCode != sarama.ErrNoError {
+					t.Fatalf("DescribeConfigs: %+v", rs)
 				}
 				got := map[string]string{}
-				for _, e := range entries {
+				for _, e := range rs[0].Configs {
 					got[e.Name] = e.Value
 				}
 				if got["retention.ms"] != "3600000" || got["cleanup.policy"] != "delete" {
