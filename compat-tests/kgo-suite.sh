@@ -63,7 +63,8 @@ chmod -R u+w "$work/franz-go"
 echo "== starting potok"
 # Topics the suite creates name their partition counts; auto-creation stays
 # on as in Kafka's defaults, since some tests produce to new topics.
-"$bin" serve --listeners PLAINTEXT://127.0.0.1:0 --log-dirs "$work/data" \
+# POTOK_* variables are broker settings to potok (POTOK_BIN would be "bin").
+env -u POTOK_BIN "$bin" serve --listeners PLAINTEXT://127.0.0.1:0 --log-dirs "$work/data" \
 	--set auto.create.topics.enable=true >"$OUT/potok.log" 2>&1 &
 potok_pid=$!
 port=""
@@ -102,11 +103,12 @@ for t in $("$work/kgo.test" -test.list "$RUN" | grep '^Test'); do
 	fi
 done
 
+summary="kgo suite: $passed passed, $failed failed, $skipped skipped"
 echo
-echo "failures (last lines of each log in $OUT/logs):"
+echo "failures (full logs in $OUT/logs):"
 grep '^FAIL' "$OUT/results.txt" | while read -r _ _ t; do
 	echo "--- $t"
-	grep -E 'panic:|_test.go:[0-9]+:|timed out' "$OUT/logs/$t.log" | head -5 | sed 's/^/    /'
-done
+	{ grep -E 'panic:|_test.go:[0-9]+:|timed out' "$OUT/logs/$t.log" | grep -v 'FAILED TESTING' | head -3 | sed 's/^/    /'; } || true
+done || true
 echo
-echo "kgo suite: $passed passed, $failed failed, $skipped skipped"
+echo "$summary"

@@ -218,6 +218,31 @@ func TestProducerAcks(t *testing.T) {
 	}
 }
 
+// TestManyPartitions produces to each of 32 partitions and checks every
+// partition.
+func TestManyPartitions(t *testing.T) {
+	b := harness.Start(t, harness.Options{})
+	topic := harness.Topic(t, "")
+	const n = 32
+	harness.CreateTopic(t, b.Addr(), topic, n, nil)
+	p := producer(t, b.Addr(), kafka.ConfigMap{"compression.codec": "snappy", "enable.idempotence": true})
+	want := map[int32][]string{}
+	var msgs []*kafka.Message
+	for part := int32(0); part < n; part++ {
+		for i := 0; i <= int(part)%5; i++ {
+			v := fmt.Sprintf("%d/%d", part, i)
+			want[part] = append(want[part], v)
+			msgs = append(msgs, message(topic, part, harness.Rec{Value: []byte(v)}))
+		}
+	}
+	mustProduce(t, p, msgs)
+	harness.CheckPartitions(t, b.Addr(), topic, want)
+	got := consume(t, b.Addr(), topic, n-1, kafka.OffsetBeginning, len(want[n-1]))
+	if string(got[len(got)-1].Value) != want[n-1][len(want[n-1])-1] {
+		t.Fatalf("partition %d read with the consumer: last value %q", n-1, got[len(got)-1].Value)
+	}
+}
+
 // TestConsumerOffsets checks watermarks, OffsetsForTimes and assigning at
 // an offset, at the end and at a logical offset.
 func TestConsumerOffsets(t *testing.T) {

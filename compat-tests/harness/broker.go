@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -185,7 +186,14 @@ func (b *Broker) start() {
 // run starts one process and returns the port it reports as ready.
 func (b *Broker) run(args []string) (int, error) {
 	cmd := exec.Command(b.bin, args...)
-	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	// potok reads POTOK_* variables as settings (POTOK_LOG_DIRS is
+	// log.dirs); the test's own, such as POTOK_BIN, are not for it.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "POTOK_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "GOTRACEBACK=all")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return 0, err

@@ -182,3 +182,18 @@ func sameRec(a, b Rec) bool {
 func sameBytes(a, b []byte) bool {
 	return (a == nil) == (b == nil) && bytes.Equal(a, b)
 }
+
+// CheckPartitions reads every partition of topic with franz-go and
+// compares the values, in offset order, with want[partition].
+func CheckPartitions(t testing.TB, addr, topic string, want map[int32][]string) {
+	t.Helper()
+	for p, vals := range want {
+		var got []string
+		for _, r := range ReadPartition(t, addr, topic, p) {
+			got = append(got, string(r.Value))
+		}
+		if strings.Join(got, ",") != strings.Join(vals, ",") {
+			t.Fatalf("partition %d holds %v, want %v", p, got, vals)
+		}
+	}
+}

@@ -200,6 +200,33 @@ func TestWriterAcks(t *testing.T) {
 	}
 }
 
+// TestManyPartitions writes to each of 32 partitions in one WriteMessages
+// call and checks every partition.
+func TestManyPartitions(t *testing.T) {
+	b := harness.Start(t, harness.Options{})
+	topic := harness.Topic(t, "")
+	const n = 32
+	harness.CreateTopic(t, b.Addr(), topic, n, nil)
+	w := writer(b.Addr(), topic, func(w *kafka.Writer) { w.Compression = kafka.Zstd })
+	defer w.Close()
+	want := map[int32][]string{}
+	var ms []kafka.Message
+	for p := 0; p < n; p++ {
+		for i := 0; i <= p%5; i++ {
+			v := fmt.Sprintf("%d/%d", p, i)
+			want[int32(p)] = append(want[int32(p)], v)
+			ms = append(ms, kafka.Message{Partition: p, Value: []byte(v)})
+		}
+	}
+	if err := w.WriteMessages(harness.Ctx(t, 30*time.Second), ms...); err != nil {
+		t.Fatalf("WriteMessages: %v", err)
+	}
+	harness.CheckPartitions(t, b.Addr(), topic, want)
+	if got := read(t, b.Addr(), topic, n-1, kafka.FirstOffset, len(want[n-1])); string(got[len(got)-1].Value) != want[n-1][len(want[n-1])-1] {
+		t.Fatalf("partition %d read with kafka-go: last value %q", n-1, got[len(got)-1].Value)
+	}
+}
+
 // TestReaderOffsets positions the Reader by offset and by time.
 func TestReaderOffsets(t *testing.T) {
 	b := harness.Start(t, harness.Options{})

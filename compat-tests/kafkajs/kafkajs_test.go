@@ -264,6 +264,31 @@ func TestProduceAcks(t *testing.T) {
 	}
 }
 
+// TestManyPartitions sends to each of 32 partitions in one send and checks
+// every partition.
+func TestManyPartitions(t *testing.T) {
+	b := harness.Start(t, harness.Options{})
+	topic := harness.Topic(t, "")
+	const n = 32
+	harness.CreateTopic(t, b.Addr(), topic, n, nil)
+	want := map[int32][]string{}
+	var recs []map[string]any
+	for p := int32(0); p < n; p++ {
+		for i := 0; i <= int(p)%5; i++ {
+			v := fmt.Sprintf("%d/%d", p, i)
+			want[p] = append(want[p], v)
+			recs = append(recs, map[string]any{"partition": p, "value": b64([]byte(v))})
+		}
+	}
+	rs := run(t, b.Addr(), map[string]any{"op": "produce", "topic": topic, "acks": -1, "compression": "gzip", "records": recs})
+	var pr []produceResult
+	ok(t, "send", rs[0], &pr)
+	if len(pr) != n {
+		t.Fatalf("send answered for %d partitions, want %d", len(pr), n)
+	}
+	harness.CheckPartitions(t, b.Addr(), topic, want)
+}
+
 // TestProduceErrors sends to a missing topic (auto-creation off), a record
 // over max.message.bytes, and one close to it.
 func TestProduceErrors(t *testing.T) {

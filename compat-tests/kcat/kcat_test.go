@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +188,56 @@ func TestProduceIdempotentAndAcks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestManyPartitions produces keyed lines to a 32-partition topic with
+// kcat's default partitioner and consumes all partitions to the end: every
+// line comes back once, and each key stays in one partition.
+func TestManyPartitions(t *testing.T) {
+	b := harness.Start(t, harness.Options{})
+	topic := harness.Topic(t, "")
+	harness.CreateTopic(t, b.Addr(), topic, 32, nil)
+	var in strings.Builder
+	var want []string
+	for i := 0; i < 320; i++ {
+		fmt.Fprintf(&in, "key%d:value%d\n", i%64, i)
+		want = append(want, fmt.Sprintf("key%d value%d", i%64, i))
+	}
+	mustKcat(t, in.String(), "-b", b.Addr(), "-P", "-t", topic, "-K:", "-z", "gzip")
+	out := mustKcat(t, "", "-b", b.Addr(), "-C", "-t", topic, "-o", "beginning", "-e", "-f", "%p %k %s\n")
+	partOf := map[string]string{}
+	var got []string
+	lastValue := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			t.Fatalf("output line %q", line)
+		}
+		if p, ok := partOf[f[1]]; ok && p != f[0] {
+			t.Fatalf("key %s in partitions %s and %s", f[1], p, f[0])
+		}
+		partOf[f[1]] = f[0]
+		// Within a partition, a key's values come in the order sent.
+		var v int
+		fmt.Sscanf(f[2], "value%d", &v)
+		if last, ok := lastValue[f[1]]; ok && v <= last {
+			t.Fatalf("key %s: value%d after value%d", f[1], v, last)
+		}
+		lastValue[f[1]] = v
+		got = append(got, f[1]+" "+f[2])
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("consumed %d lines, want %d (each once)", len(got), len(want))
+	}
+	used := map[string]bool{}
+	for _, p := range partOf {
+		used[p] = true
+	}
+	if len(used) < 16 {
+		t.Errorf("64 keys landed in only %d of 32 partitions", len(used))
 	}
 }
 

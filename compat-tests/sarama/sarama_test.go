@@ -263,6 +263,52 @@ func TestAsyncProducer(t *testing.T) {
 	}
 }
 
+// TestManyPartitions sends to each of 32 partitions through the
+// AsyncProducer and checks every partition.
+func TestManyPartitions(t *testing.T) {
+	b := harness.Start(t, harness.Options{})
+	topic := harness.Topic(t, "")
+	const n = 32
+	harness.CreateTopic(t, b.Addr(), topic, n, nil)
+	c := config(sarama.V3_6_0_0)
+	c.Producer.Return.Errors = true
+	c.Producer.Compression = sarama.CompressionLZ4
+	p, err := sarama.NewAsyncProducer([]string{b.Addr()}, c)
+	if err != nil {
+		t.Fatalf("NewAsyncProducer: %v", err)
+	}
+	defer p.Close()
+	want := map[int32][]string{}
+	total := 0
+	for part := int32(0); part < n; part++ {
+		for i := 0; i <= int(part)%5; i++ {
+			want[part] = append(want[part], fmt.Sprintf("%d/%d", part, i))
+			total++
+		}
+	}
+	go func() {
+		for part := int32(0); part < n; part++ {
+			for _, v := range want[part] {
+				p.Input() <- &sarama.ProducerMessage{Topic: topic, Partition: part, Value: sarama.StringEncoder(v)}
+			}
+		}
+	}()
+	timeout := time.After(60 * time.Second)
+	for i := 0; i < total; i++ {
+		select {
+		case <-p.Successes():
+		case err := <-p.Errors():
+			t.Fatalf("produce: %v", err)
+		case <-timeout:
+			t.Fatalf("%d of %d acknowledged in 60s", i, total)
+		}
+	}
+	harness.CheckPartitions(t, b.Addr(), topic, want)
+	if ms := consume(t, b.Addr(), c, topic, n-1, sarama.OffsetOldest, len(want[n-1])); string(ms[len(ms)-1].Value) != want[n-1][len(want[n-1])-1] {
+		t.Fatalf("partition %d read with sarama: last value %q", n-1, ms[len(ms)-1].Value)
+	}
+}
+
 // TestConsumerOffsets starts the partition consumer at the newest offset,
 // at an explicit offset, and at the offset GetOffset finds for a time.
 func TestConsumerOffsets(t *testing.T) {
