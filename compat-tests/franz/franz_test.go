@@ -191,42 +191,10 @@ func TestIdempotentRetry(t *testing.T) {
 		t.Fatalf("InitProducerId: %v %v", err, kerr.ErrorForCode(ipidResp.ErrorCode))
 	}
 	batch := func(seq int32, values ...string) []byte {
-		rb := kmsg.NewRecordBatch()
-		rb.Magic = 2
-		rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence = ipidResp.ProducerID, ipidResp.ProducerEpoch, seq
-		now := time.Now().UnixMilli()
-		rb.FirstTimestamp, rb.MaxTimestamp = now, now
-		var recs []byte
-		for i, v := range values {
-			r := kmsg.NewRecord()
-			r.OffsetDelta = int32(i)
-			r.Value = []byte(v)
-			// Length counts the bytes after itself; with Length 0 it
-			// encodes as one byte, and these records stay under 64 bytes
-			// so the real length is one byte too.
-			r.Length = int32(len(r.AppendTo(nil)) - 1)
-			recs = r.AppendTo(recs)
-		}
-		rb.NumRecords = int32(len(values))
-		rb.LastOffsetDelta = int32(len(values) - 1)
-		rb.Records = recs
-		return finishBatch(rb)
+		return rawBatch(ipidResp.ProducerID, ipidResp.ProducerEpoch, seq, time.Now().UnixMilli(), values...)
 	}
 	produce := func(data []byte) (int64, int16) {
-		req := kmsg.NewPtrProduceRequest()
-		req.Acks = -1
-		req.TimeoutMillis = 10000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = data
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatalf("produce: %v", err)
-		}
-		p := resp.Topics[0].Partitions[0]
+		p := rawProduce(t, cl, topic, data)
 		return p.BaseOffset, p.ErrorCode
 	}
 	first := batch(0, "a", "b", "c")
@@ -250,6 +218,50 @@ func TestIdempotentRetry(t *testing.T) {
 	if got := strings.Join(values, ","); got != "a,b,c,d" {
 		t.Errorf("stored values %q, want \"a,b,c,d\" (each batch once)", got)
 	}
+}
+
+// rawBatch encodes a record batch of small values as a producer would,
+// with the given producer id, epoch and first sequence (-1 for none).
+func rawBatch(pid int64, epoch int16, seq int32, ts int64, values ...string) []byte {
+	rb := kmsg.NewRecordBatch()
+	rb.Magic = 2
+	rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence = pid, epoch, seq
+	rb.FirstTimestamp, rb.MaxTimestamp = ts, ts
+	var recs []byte
+	for i, v := range values {
+		r := kmsg.NewRecord()
+		r.OffsetDelta = int32(i)
+		r.Value = []byte(v)
+		// Length counts the bytes after itself; with Length 0 it encodes
+		// as one byte, and these records stay under 64 bytes so the real
+		// length is one byte too.
+		r.Length = int32(len(r.AppendTo(nil)) - 1)
+		recs = r.AppendTo(recs)
+	}
+	rb.NumRecords = int32(len(values))
+	rb.LastOffsetDelta = int32(len(values) - 1)
+	rb.Records = recs
+	return finishBatch(rb)
+}
+
+// rawProduce sends one batch to partition 0 with acks=all and returns the
+// partition's answer.
+func rawProduce(t *testing.T, cl *kgo.Client, topic string, data []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = -1
+	req.TimeoutMillis = 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = data
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(harness.Ctx(t, 30*time.Second), cl)
+	if err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	return resp.Topics[0].Partitions[0]
 }
 
 // finishBatch encodes a batch with its length and CRC filled in.
@@ -704,5 +716,79 @@ func TestFetchLongPoll(t *testing.T) {
 
 	if p, _ := fetch(100, 0); p.ErrorCode != kerr.OffsetOutOfRange.Code {
 		t.Errorf("fetch at 100 of a 1-record log: %v, want OFFSET_OUT_OF_RANGE", kerr.ErrorForCode(p.ErrorCode))
+	}
+}
+
+// TestLogAppendTime writes to a topic with message.timestamp.type =
+// LogAppendTime: the broker stamps the batch with its own clock, answers
+// the time in the produce response, and consumers see the LogAppendTime
+// timestamp type.
+func TestLogAppendTime(t *testing.T) {
+	b := harness.Start(t, harness.Options{})
+	topic := harness.Topic(t, "")
+	lat := "LogAppendTime"
+	harness.CreateTopic(t, b.Addr(), topic, 1, map[string]*string{"message.timestamp.type": &lat})
+	cl := harness.Client(t, b.Addr())
+	old := time.Now().Add(-48 * time.Hour)
+	before := time.Now().Add(-time.Second) // the broker's clock is this machine's
+	p := rawProduce(t, cl, topic, rawBatch(-1, -1, -1, old.UnixMilli(), "v"))
+	after := time.Now().Add(time.Second)
+	if ts := time.UnixMilli(p.LogAppendTime); p.ErrorCode != 0 || ts.Before(before) || ts.After(after) {
+		t.Errorf("produce answered error %v, log_append_time %d; want the broker's append time (now)", kerr.ErrorForCode(p.ErrorCode), p.LogAppendTime)
+	}
+	rs := harness.ReadPartition(t, b.Addr(), topic, 0)
+	if len(rs) != 1 || rs[0].Attrs.TimestampType() != 1 || rs[0].Timestamp.Before(before) || rs[0].Timestamp.After(after) {
+		t.Fatalf("read %d records; timestamp %v type %d, want now and LogAppendTime (1)", len(rs), rs[0].Timestamp, rs[0].Attrs.TimestampType())
+	}
+}
+
+// TestDeleteRecords moves a partition's log start with DeleteRecords: the
+// earliest offset follows, a consumer from the start begins there, and a
+// fetch below it is OFFSET_OUT_OF_RANGE.
+func TestDeleteRecords(t *testing.T) {
+	b := harness.Start(t, harness.Options{})
+	topic := harness.Topic(t, "")
+	harness.CreateTopic(t, b.Addr(), topic, 1, nil)
+	cl := harness.Client(t, b.Addr())
+	ctx := harness.Ctx(t, 30*time.Second)
+	for i := 0; i < 10; i++ {
+		produceSync(t, cl, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "v%d", i)})
+	}
+	adm := harness.Admin(t, b.Addr())
+	os := kadm.Offsets{}
+	os.Add(kadm.Offset{Topic: topic, Partition: 0, At: 6})
+	dr, err := adm.DeleteRecords(ctx, os)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := dr.Lookup(topic, 0); !ok || r.Err != nil || r.LowWatermark != 6 {
+		t.Fatalf("DeleteRecords before 6: %+v", r)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if o, _ := starts.Lookup(topic, 0); err != nil || o.Offset != 6 {
+		t.Fatalf("earliest offset %d (%v), want 6", o.Offset, err)
+	}
+	var values []string
+	for _, r := range harness.ReadPartition(t, b.Addr(), topic, 0) {
+		values = append(values, fmt.Sprintf("%d:%s", r.Offset, r.Value))
+	}
+	if got := strings.Join(values, ","); got != "6:v6,7:v7,8:v8,9:v9" {
+		t.Fatalf("read from the start: %s, want 6:v6,7:v7,8:v8,9:v9", got)
+	}
+	req := kmsg.NewPtrFetchRequest()
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.FetchOffset = 2
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	req.MaxBytes = 1 << 20
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != kerr.OffsetOutOfRange.Code || p.LogStartOffset != 6 {
+		t.Fatalf("fetch at 2 after deleting before 6: %v, log start %d; want OFFSET_OUT_OF_RANGE and 6", kerr.ErrorForCode(p.ErrorCode), p.LogStartOffset)
 	}
 }
