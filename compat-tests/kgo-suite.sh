@@ -108,7 +108,7 @@ echo
 echo "failures (full logs in $OUT/logs):"
 grep '^FAIL' "$OUT/results.txt" | while read -r _ _ t; do
 	echo "--- $t"
-	{ grep -E 'panic:|_test.go:[0-9]+:|timed out' "$OUT/logs/$t.log" | grep -v 'FAILED TESTING' | head -3 | sed 's/^/    /'; } || true
+	{ grep -E 'panic:|_test.go:[0-9]+:|timed out' "$OUT/logs/$t.log" | grep -v -E 'FAILED TESTING|does not support|completed in' | head -3 | sed 's/^/    /'; } || true
 done || true
 echo
 echo "$summary"
