@@ -394,6 +394,61 @@ func TestAdminClient(t *testing.T) {
 		t.Errorf("after CreatePartitions: %v, %d partitions, want 5", err, len(md.Topics[topic].Partitions))
 	}
 
+	t.Run("DescribeTopics", func(t *testing.T) {
+		// Metadata v12 with topic names and authorized operations.
+		dr, err := adm.DescribeTopics(ctx, kafka.NewTopicCollectionOfTopicNames([]string{topic, "no-such-topic"}),
+			kafka.SetAdminOptionIncludeAuthorizedOperations(true))
+		if err != nil {
+			t.Fatalf("DescribeTopics: %v", err)
+		}
+		got := map[string]kafka.TopicDescription{}
+		for _, d := range dr.TopicDescriptions {
+			got[d.Name] = d
+		}
+		d := got[topic]
+		if d.Error.Code() != kafka.ErrNoError || len(d.Partitions) != 5 || d.TopicID.String() == "AAAAAAAAAAAAAAAAAAAAAA" ||
+			d.Partitions[0].Leader == nil || d.Partitions[0].Leader.ID != 1 || len(d.AuthorizedOperations) == 0 {
+			t.Errorf("DescribeTopics %s: %+v", topic, d)
+		}
+		if e := got["no-such-topic"].Error.Code(); e != kafka.ErrUnknownTopicOrPart {
+			t.Errorf("DescribeTopics of a missing topic: %v, want Broker: Unknown topic or partition", e)
+		}
+	})
+	t.Run("DescribeCluster", func(t *testing.T) {
+		// librdkafka sends DescribeCluster (key 60).
+		dc, err := adm.DescribeCluster(ctx)
+		if err != nil {
+			t.Fatalf("DescribeCluster: %v", err)
+		}
+		if len(dc.Nodes) != 1 || dc.Nodes[0].ID != 1 || dc.Controller == nil || dc.Controller.ID != 1 || dc.ClusterID == nil {
+			t.Errorf("DescribeCluster: %+v", dc)
+		}
+	})
+	// ListOffsets through the admin API: earliest, latest, max timestamp
+	// (-3, KIP-734) and by time.
+	tp := kafka.TopicPartition{Topic: &topic, Partition: 1}
+	for _, tc := range []struct {
+		name string
+		spec kafka.OffsetSpec
+		want kafka.Offset
+	}{
+		{"earliest", kafka.EarliestOffsetSpec, 0},
+		{"latest", kafka.LatestOffsetSpec, 1},
+		{"max timestamp", kafka.MaxTimestampOffsetSpec, 0},
+		{"for timestamp", kafka.NewOffsetSpecForTimestamp(0), 0},
+	} {
+		t.Run("ListOffsets/"+tc.name, func(t *testing.T) {
+			lo, err := adm.ListOffsets(ctx, map[kafka.TopicPartition]kafka.OffsetSpec{tp: tc.spec})
+			if err != nil || len(lo.ResultInfos) != 1 {
+				t.Fatalf("ListOffsets: %v (%d results)", err, len(lo.ResultInfos))
+			}
+			for _, r := range lo.ResultInfos {
+				if r.Error.Code() != kafka.ErrNoError || r.Offset != tc.want {
+					t.Errorf("offset %v (%v), want %v", r.Offset, r.Error, tc.want)
+				}
+			}
+		})
+	}
 	t.Run("DescribeConfigs", func(t *testing.T) {
 		rs, err := adm.DescribeConfigs(ctx, []kafka.ConfigResource{{Type: kafka.ResourceTopic, Name: topic}})
 		if err != nil {

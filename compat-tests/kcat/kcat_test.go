@@ -288,8 +288,11 @@ func TestConsumeOffsets(t *testing.T) {
 		out := mustKcat(t, "", "-b", b.Addr(), "-C", "-t", topic, "-p", "0", "-o", tc.offset, "-e", "-f", format)
 		checkOutput(t, "-o "+tc.offset, out, tc.want)
 	}
+	// -Q: offsets for timestamps (ListOffsets by time).
+	out := mustKcat(t, "", "-b", b.Addr(), "-Q", "-t", fmt.Sprintf("%s:0:%d", topic, base.Add(250*time.Millisecond).UnixMilli()))
+	checkOutput(t, "-Q", out, fmt.Sprintf("%s [0] offset 3\n", topic))
 	// -c: at most N messages; e@: stop at a timestamp.
-	out := mustKcat(t, "", "-b", b.Addr(), "-C", "-t", topic, "-o", "beginning", "-c", "2", "-f", format)
+	out = mustKcat(t, "", "-b", b.Addr(), "-C", "-t", topic, "-o", "beginning", "-c", "2", "-f", format)
 	checkOutput(t, "-c 2", out, lines(0, 2))
 	out = mustKcat(t, "", "-b", b.Addr(), "-C", "-t", topic, "-o", "s@"+fmt.Sprint(base.Add(100*time.Millisecond).UnixMilli()),
 		"-o", "e@"+fmt.Sprint(base.Add(300*time.Millisecond).UnixMilli()), "-f", format)

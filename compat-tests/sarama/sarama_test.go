@@ -23,6 +23,7 @@ var versions = []struct {
 	v    sarama.KafkaVersion
 }{
 	{"V3_6_0_0", sarama.V3_6_0_0},
+	{"default", sarama.NewConfig().Version},
 	{"V2_1_0_0", sarama.V2_1_0_0},
 }
 
@@ -461,6 +462,10 @@ func TestClusterAdmin(t *testing.T) {
 				}
 			}
 
+			brokers, controller, err := adm.DescribeCluster()
+			if err != nil || len(brokers) != 1 || brokers[0].ID() != 1 || brokers[0].Addr() != b.Addr() || controller != 1 {
+				t.Errorf("DescribeCluster: %v, controller %d (%v)", brokers, controller, err)
+			}
 			if err := adm.CreatePartitions(topic, 6, nil, false); err != nil {
 				t.Fatalf("CreatePartitions to 6: %v", err)
 			}
