@@ -199,3 +199,33 @@ func TestKillAndRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestStopAndRestart stops the broker cleanly (SIGTERM) after acknowledged
+// writes to several partitions and checks that all of them, and the log
+// end offsets, are there after the restart, and that writing continues at
+// the old end.
+func TestStopAndRestart(t *testing.T) {
+	b := harness.Start(t, harness.Options{})
+	topic := harness.Topic(t, "")
+	harness.CreateTopic(t, b.Addr(), topic, 3, nil)
+	cl := harness.Client(t, b.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	want := map[int32][]string{}
+	var rs []*kgo.Record
+	for p := int32(0); p < 3; p++ {
+		for i := 0; i < 50; i++ {
+			v := fmt.Sprintf("p%d-%d", p, i)
+			want[p] = append(want[p], v)
+			rs = append(rs, &kgo.Record{Topic: topic, Partition: p, Value: []byte(v)})
+		}
+	}
+	if err := cl.ProduceSync(harness.Ctx(t, 30*time.Second), rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	b.Restart()
+	harness.CheckPartitions(t, b.Addr(), topic, want)
+	if err := cl.ProduceSync(harness.Ctx(t, 30*time.Second), &kgo.Record{Topic: topic, Partition: 0, Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatalf("producing after the restart: %v", err)
+	}
+	want[0] = append(want[0], "after")
+	harness.CheckPartitions(t, b.Addr(), topic, want)
+}
