@@ -17,7 +17,7 @@
 # failures are the report (groups and transactions are not implemented).
 #
 # Environment: POTOK_BIN (default: build ../cmd/potok), FRANZ_VERSION,
-# PER_TEST_TIMEOUT (default 90s), KGO_TEST_RECORDS (default 20000),
+# PER_TEST_TIMEOUT (default 90s), KGO_TEST_RECORDS (default franz-go's),
 # RUN (a regexp of tests to run; default all), OUT (default a temp dir).
 set -euo pipefail
 
@@ -25,7 +25,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 FRANZ_VERSION="${FRANZ_VERSION:-v1.22.3}"
 PER_TEST_TIMEOUT="${PER_TEST_TIMEOUT:-90s}"
-export KGO_TEST_RECORDS="${KGO_TEST_RECORDS:-20000}"
+if [ -n "${KGO_TEST_RECORDS:-}" ]; then export KGO_TEST_RECORDS; fi
 export KGO_TEST_RF=1
 export KGO_LOG_LEVEL="${KGO_LOG_LEVEL:-none}"
 RUN="${RUN:-.}"
