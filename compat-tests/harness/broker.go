@@ -60,6 +60,12 @@ func Start(t testing.TB, opts Options) *Broker {
 	b := &Broker{t: t, bin: Binary(t), dir: filepath.Join(t.TempDir(), "data"), opts: opts}
 	t.Cleanup(func() {
 		b.Kill()
+		// A client must never make the broker log an error or panic.
+		for _, line := range strings.Split(b.Log(), "\n") {
+			if strings.Contains(line, "level=ERROR") || strings.HasPrefix(line, "panic:") || strings.Contains(line, "DATA RACE") {
+				t.Errorf("potok logged: %s", line)
+			}
+		}
 		if t.Failed() {
 			b.mu.Lock()
 			out := b.log.String()
