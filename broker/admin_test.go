@@ -7,6 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 func TestTopicAdmin(t *testing.T) {
@@ -149,5 +151,32 @@ func TestAutoCreate(t *testing.T) {
 	}
 	if !errors.Is(md.Topics["nope"].Err, kerr.UnknownTopicOrPartition) {
 		t.Fatalf("unknown topic with auto-create off: %v", md.Topics["nope"].Err)
+	}
+}
+
+// TestCreateTopicsDefaultsBeforeV4 sends -1 partitions and replication
+// factor at CreateTopics v3, as kafkajs does; Kafka's controller takes the
+// broker defaults at any version.
+func TestCreateTopicsDefaultsBeforeV4(t *testing.T) {
+	b := testBroker(t)
+	// kgo sends the highest version both sides support; pin v3.
+	versions := kversion.Stable()
+	versions.SetMaxKeyVersion(19, 3)
+	cl := newClient(t, b, kgo.MaxVersions(versions))
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 5000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "v3-defaults", -1, -1
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("CreateTopics v3 with -1/-1: %v", kerr.ErrorForCode(code))
+	}
+	td, err := kadm.NewClient(cl).ListTopics(ctxT(t), "v3-defaults")
+	if err != nil || len(td["v3-defaults"].Partitions) != 1 {
+		t.Fatalf("created topic: %v %+v", err, td["v3-defaults"])
 	}
 }

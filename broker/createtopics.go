@@ -6,7 +6,7 @@ package broker
 // and '.'/'_' collisions (INVALID_TOPIC_EXCEPTION), existing topics
 // (TOPIC_ALREADY_EXISTS), a topic named twice in one request
 // (INVALID_REQUEST for each), partitions and replication factor -1 meaning
-// the broker defaults (v4+, KIP-464) and otherwise positive
+// the broker defaults (KIP-464) and otherwise positive
 // (INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, which also covers more
 // replicas than brokers), explicit assignments exclusive with both counts
 // (INVALID_REQUEST) and naming registered brokers once each
@@ -15,6 +15,10 @@ package broker
 // with the partitions, replication factor and every effective config; v7
 // with the topic id. Creation is committed before the answer, so the topic
 // is usable at once.
+//
+// The -1 defaults are taken at every version, as Kafka's controller does
+// (KIP-464 only stops the Java client from sending them below v4): kafkajs
+// speaks CreateTopics v3 and sends -1 when the caller names no counts.
 
 import (
 	"fmt"
@@ -39,10 +43,6 @@ func (b *Broker) handleCreateTopics(r *protocol.Request) {
 	for i, t := range req.Topics {
 		if count[t.Topic] > 1 {
 			results[i] = fail(kerr.InvalidRequest, "Duplicate topic name %s.", t.Topic)
-			continue
-		}
-		if req.Version < 4 && (t.NumPartitions == -1 || t.ReplicationFactor == -1) && len(t.ReplicaAssignment) == 0 {
-			results[i] = fail(kerr.InvalidRequest, "default partitions or replication factor need CreateTopics v4 or later")
 			continue
 		}
 		s := topicSpec{name: t.Topic, partitions: t.NumPartitions, rf: t.ReplicationFactor, configs: map[string]string{}}
