@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ func TestGroupStaticMemberRestart(t *testing.T) {
 	a, c := start("a", "i-a"), start("c", "i-c")
 	members := []*member{a, c}
 	eventually(t, 20*time.Second, "two static members own everything", func() error { return l.covers(4, members) })
-	before := a.ownedNow()
+	before, handed := a.ownedNow(), a.assignedEver()
 
 	// c stops (a static member does not leave) and comes back as a new
 	// client with the same instance id.
@@ -78,8 +79,8 @@ func TestGroupStaticMemberRestart(t *testing.T) {
 	c2 := start("c2", "i-c")
 	members = []*member{a, c2}
 	eventually(t, 20*time.Second, "the restarted member gets its partitions back", func() error { return l.covers(4, members) })
-	if got := a.ownedNow(); fmt.Sprint(got) != fmt.Sprint(before) {
-		t.Fatalf("a's partitions moved from %v to %v", before, got)
+	if got := a.ownedNow(); fmt.Sprint(got) != fmt.Sprint(before) || a.assignedEver() != handed {
+		t.Fatalf("a's partitions moved from %v to %v (%d handed since)", before, got, a.assignedEver()-handed)
 	}
 	gs, err := kadm.NewClient(newClient(t, b)).DescribeGroups(ctxT(t), "static-group")
 	if err != nil || gs["static-group"].State != "Stable" || len(gs["static-group"].Members) != 2 {
@@ -494,4 +495,86 @@ func TestGroupOldVersions(t *testing.T) {
 	if err != nil || !errors.Is(kerr.ErrorForCode(jr.ErrorCode), kerr.MemberIDRequired) || jr.MemberID == "" {
 		t.Fatalf("JoinGroup v%d: %+v %v", jr.Version, jr, err)
 	}
+}
+
+// KIP-848 with a regular expression subscription: the coordinator resolves
+// it (RE2) against the topics, including one created later.
+func TestGroupKIP848Regex(t *testing.T) {
+	b := groupBroker(t)
+	createTopic(t, b, "rx-a", 2, nil)
+	createTopic(t, b, "rx-b", 1, nil)
+	createTopic(t, b, "other", 1, nil)
+	var mu sync.Mutex
+	owned := map[string]int{}
+	cl := newClient(t, b, kgo.ConsumerGroup("rx-group"), kgo.ConsumeTopics("rx-.*"), kgo.ConsumeRegex(),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.ServerSideBalancer(), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
+			mu.Lock()
+			defer mu.Unlock()
+			for topic, ps := range a {
+				owned[topic] += len(ps)
+			}
+		}))
+	poll := func(want map[string]int) func() error {
+		return func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			cl.PollFetches(ctx)
+			cancel()
+			mu.Lock()
+			defer mu.Unlock()
+			if fmt.Sprint(owned) != fmt.Sprint(want) {
+				return fmt.Errorf("owned %v, want %v", owned, want)
+			}
+			return nil
+		}
+	}
+	eventually(t, 20*time.Second, "the matching topics", poll(map[string]int{"rx-a": 2, "rx-b": 1}))
+	if typ := groupType(t, b, "rx-group"); typ != "consumer" {
+		t.Fatalf("group type %q", typ)
+	}
+	createTopic(t, b, "rx-c", 3, nil)
+	eventually(t, 20*time.Second, "the new matching topic", poll(map[string]int{"rx-a": 2, "rx-b": 1, "rx-c": 3}))
+	d := kmsg.NewPtrConsumerGroupDescribeRequest()
+	d.Groups = []string{"rx-group"}
+	resp, err := d.RequestWith(ctxT(t), newClient(t, b))
+	if err != nil || len(resp.Groups) != 1 || len(resp.Groups[0].Members) != 1 {
+		t.Fatalf("describe: %+v %v", resp, err)
+	}
+	// kgo sends its unanchored Go pattern wrapped for Kafka's whole-name
+	// matching: .*(?:(?:rx-.*)).*
+	if m := resp.Groups[0].Members[0]; m.SubscribedTopicRegex == nil || !strings.Contains(*m.SubscribedTopicRegex, "rx-.*") {
+		t.Fatalf("the member's subscription: names %v, regex %q", m.SubscribedTopics, derefStr(m.SubscribedTopicRegex))
+	}
+}
+
+// KIP-848 static members: a member that leaves with epoch -2 (a client
+// with an instance id closing) keeps its partitions, and its next
+// incarnation takes them without moving anyone else's.
+func TestGroupKIP848StaticRestart(t *testing.T) {
+	b := groupBroker(t, "group.consumer.session.timeout.ms=10000")
+	createTopic(t, b, "s848", 4, nil)
+	l := newLedger()
+	opts := []kgo.Opt{kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.ServerSideBalancer()}
+	a := startMember(t, b, l, "a", "s848-group", "s848", true, append(opts, kgo.InstanceID("ia"))...)
+	c := startMember(t, b, l, "c", "s848-group", "s848", true, append(opts, kgo.InstanceID("ic"))...)
+	eventually(t, 20*time.Second, "two members own everything", func() error { return l.covers(4, []*member{a, c}) })
+	before, cBefore, handed := a.ownedNow(), c.ownedNow(), a.assignedEver()
+	c.stop()
+	c2 := startMember(t, b, l, "c2", "s848-group", "s848", true, append(opts, kgo.InstanceID("ic"))...)
+	eventually(t, 20*time.Second, "the new incarnation to own its partitions", func() error { return l.covers(4, []*member{a, c2}) })
+	if fmt.Sprint(a.ownedNow()) != fmt.Sprint(before) || fmt.Sprint(c2.ownedNow()) != fmt.Sprint(cBefore) {
+		t.Fatalf("partitions moved: a %v → %v, c %v → %v", before, a.ownedNow(), cBefore, c2.ownedNow())
+	}
+	if n := a.assignedEver() - handed; n != 0 {
+		t.Fatalf("a was handed %d partitions during the restart", n)
+	}
+	a.stop()
+	c2.stop()
+}
+
+func derefStr(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }

@@ -135,8 +135,9 @@ type member struct {
 	stopping *atomic.Bool
 	done     chan struct{}
 
-	mu    sync.Mutex
-	owned map[int32]bool
+	mu       sync.Mutex
+	owned    map[int32]bool
+	assigned int // partitions handed to it over its life
 }
 
 func (m *member) ownedNow() []int32 {
@@ -148,6 +149,12 @@ func (m *member) ownedNow() []int32 {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func (m *member) assignedEver() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.assigned
 }
 
 func (m *member) stop() {
@@ -174,6 +181,7 @@ func startMember(t testing.TB, b *Broker, l *ledger, name, group, topic string, 
 			for _, p := range parts(a) {
 				m.owned[p] = true
 			}
+			m.assigned += len(parts(a))
 			m.mu.Unlock()
 		}),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, a map[string][]int32) {

@@ -62,5 +62,3 @@ func disarmLocked(d *deadline) {
 	}
 	d.seq++
 }
-
-func (d *deadline) armed() bool { return d.t != nil }

@@ -175,7 +175,8 @@ func (s *shard) consumerHeartbeatLocked(cl Client, memberID string, req *kmsg.Co
 	g := s.groupLocked(req.Group)
 	switch {
 	case g == nil && req.MemberEpoch != epochJoin:
-		s.failLocked(p, kerr.UnknownMemberID.Code)
+		resp.ErrorMessage = strPtr("Consumer group " + req.Group + " not found.")
+		s.failLocked(p, kerr.GroupIDNotFound.Code)
 		return
 	case g == nil:
 		g = s.getOrCreateLocked(req.Group)
@@ -185,7 +186,8 @@ func (s *shard) consumerHeartbeatLocked(cl Client, memberID string, req *kmsg.Co
 		s.failLocked(p, kerr.GroupIDNotFound.Code)
 		return
 	case g.kind == kindClassic && req.MemberEpoch != epochJoin:
-		s.failLocked(p, kerr.UnknownMemberID.Code)
+		resp.ErrorMessage = strPtr("Group " + g.id + " is not a consumer group.")
+		s.failLocked(p, kerr.GroupIDNotFound.Code)
 		return
 	case g.kind == kindClassic:
 		g.toConsumerLocked()

@@ -1,11 +1,3 @@
-// Package coordinator holds Kafka's coordinators: the group coordinator
-// (classic protocol and KIP-848) and, later, the transaction coordinator.
-// Their state lives in internal topics (__consumer_offsets,
-// __transaction_state) in Kafka's own record formats; a coordinator rebuilds
-// its state by replaying a partition when it starts hosting it.
-//
-// The broker gives a coordinator what it needs through the small interfaces
-// below, so this package knows nothing of requests, connections or logs.
 package coordinator
 
 import (

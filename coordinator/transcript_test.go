@@ -339,6 +339,7 @@ func (e *env) sync(td *datadriven.TestData) {
 	req.MemberID = arg(td, "member", "")
 	req.InstanceID = optArg(td, "instance")
 	req.Generation = int32(intArg(t, td, "gen", 1))
+	req.ProtocolType, req.Protocol = optArg(td, "ptype"), optArg(td, "pname")
 	if a := arg(td, "assign", ""); a != "" {
 		for _, kv := range strings.Split(a, ";") {
 			id, val, _ := strings.Cut(kv, "=")
