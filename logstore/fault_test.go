@@ -115,3 +115,38 @@ func TestSyncError(t *testing.T) {
 	}
 	checkContiguous(t, m2.Get(testTP), 0)
 }
+
+// TestWriteCannotBeUndone: a short write whose bytes cannot be cut back
+// leaves the log failing appends (and never showing the bytes) until a
+// repair succeeds.
+func TestWriteCannotBeUndone(t *testing.T) {
+	mem := NewMemFS()
+	ffs := NewFaultFS(mem)
+	m := openTest(t, ffs, []string{"/data"}, newClock().Now)
+	l, _ := m.Create(testTP, testID, testConfig())
+	for i := 0; i < 5; i++ {
+		mustAppend(t, l, buildBatch(t, plain(2, 1)), AppendOptions{Durable: true})
+	}
+	ffs.SetFault(FaultShortWrite|FaultTruncateError, ".log")
+	if _, err := l.Append(buildBatch(t, plain(2, 1)), AppendOptions{}); !errors.Is(err, ErrStorage) {
+		t.Fatalf("short write: %v", err)
+	}
+	checkContiguous(t, l, 0)
+	if _, err := l.Append(buildBatch(t, plain(2, 1)), AppendOptions{}); !errors.Is(err, ErrStorage) {
+		t.Fatalf("append before repair: %v", err)
+	}
+	ffs.Clear()
+	r, err := l.Append(buildBatch(t, plain(2, 1)), AppendOptions{Durable: true})
+	if err != nil || r.FirstOffset != 10 {
+		t.Fatalf("append after repair: %+v %v", r, err)
+	}
+	checkContiguous(t, l, 0)
+	crashed := mem.Crash()
+	m.Close()
+	m2 := openTest(t, crashed, []string{"/data"}, newClock().Now)
+	defer m2.Close()
+	if leo := m2.Get(testTP).LogEndOffset(); leo != 12 {
+		t.Fatalf("after crash: leo %d", leo)
+	}
+	checkContiguous(t, m2.Get(testTP), 0)
+}

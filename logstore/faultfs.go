@@ -11,14 +11,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Fault is a kind of injected failure.
+// Fault is a set of injected failures (kinds can be combined with |).
 type Fault int
 
 const (
 	// FaultNone injects nothing.
-	FaultNone Fault = iota
+	FaultNone Fault = 0
 	// FaultWriteError fails writes with EIO, writing nothing.
-	FaultWriteError
+	FaultWriteError Fault = 1 << iota
 	// FaultShortWrite writes half the bytes and reports EIO.
 	FaultShortWrite
 	// FaultSyncError fails fsync (and directory syncs) with EIO.
@@ -26,6 +26,9 @@ const (
 	// FaultNoSpace is a full disk: writes store what fits (half) and fail
 	// with ENOSPC, file creation and renames fail with ENOSPC.
 	FaultNoSpace
+	// FaultTruncateError fails truncation with EIO (so a failed write
+	// cannot be cut back at once).
+	FaultTruncateError
 )
 
 // FaultFS wraps an FS and injects faults into the operations on paths that
@@ -74,7 +77,7 @@ func (f *FaultFS) check(name string, kinds ...Fault) Fault {
 		return FaultNone
 	}
 	for _, k := range kinds {
-		if k == f.fault {
+		if k&f.fault != 0 {
 			if f.after > 0 {
 				f.after--
 				return FaultNone
@@ -150,4 +153,11 @@ func (f *faultFile) Sync() error {
 		return &os.PathError{Op: "fdatasync", Path: f.name, Err: unix.EIO}
 	}
 	return f.File.Sync()
+}
+
+func (f *faultFile) Truncate(size int64) error {
+	if f.fs.check(f.name, FaultTruncateError) != FaultNone {
+		return &os.PathError{Op: "truncate", Path: f.name, Err: unix.EIO}
+	}
+	return f.File.Truncate(size)
 }

@@ -481,16 +481,13 @@ func (l *Log) recoverSegment(s *segment, prevNext, replayFrom int64) (cut bool, 
 			s.sinceIndex = 0
 		}
 		s.sinceIndex += int64(len(b))
+		// The snapshot is at or below the segment's base (loadSnapshot),
+		// so every batch here is replayed and every abort marker gets its
+		// transaction index entry back.
 		if b.BaseOffset() >= replayFrom && b.HasProducerID() {
 			pb := pendingFor(b)
 			if t, aborted := l.prod.apply(&pb); aborted {
 				txnBuf = appendTxnEntry(txnBuf, t)
-			}
-		} else if b.IsControl() && b.HasProducerID() {
-			// Below the snapshot the state already includes this marker,
-			// but the rebuilt transaction index still needs its entry.
-			if typ, _ := markerInfo(b); typ == records.ControlAbort {
-				txnBuf = l.reindexAbort(txnBuf, s, b)
 			}
 		}
 		next = b.LastOffset() + 1
@@ -544,25 +541,6 @@ func (l *Log) recoverSegment(s *segment, prevNext, replayFrom int64) (cut bool, 
 	}
 	s.firstBatchTs = -1
 	return cut, nil
-}
-
-// reindexAbort rebuilds the transaction index entry of an abort marker lying
-// below the producer snapshot, where the state no longer knows the
-// transaction's first offset: the old index entry (if the file survived) is
-// the best source; otherwise the marker offset stands in.
-func (l *Log) reindexAbort(dst []byte, s *segment, b records.Batch) []byte {
-	t := AbortedTxn{ProducerID: b.ProducerID(), FirstOffset: b.BaseOffset(), LastOffset: b.LastOffset(), LastStableOffset: b.LastOffset() + 1}
-	if s.txn != nil {
-		buf := make([]byte, s.txn.size-s.txn.size%txnEntrySize)
-		if s.txn.readAt(buf, 0) == nil {
-			for i := 0; i+txnEntrySize <= len(buf); i += txnEntrySize {
-				if e := readTxnEntry(buf[i:]); e.ProducerID == t.ProducerID && e.LastOffset == t.LastOffset {
-					t = e
-				}
-			}
-		}
-	}
-	return appendTxnEntry(dst, t)
 }
 
 // loadEpochs reads leader-epoch-checkpoint and trims it to the log.
