@@ -1,5 +1,3 @@
-//go:build compat
-
 // Package admin runs stock clients' admin APIs against a real potok
 // process: sarama's ClusterAdmin, confluent-kafka-go's AdminClient
 // (librdkafka), kafkajs's admin client and kcat -L. Each change is checked
