@@ -671,14 +671,14 @@ func TestFetchLongPoll(t *testing.T) {
 	harness.CreateTopic(t, b.Addr(), topic, 1, nil)
 	cl := harness.Client(t, b.Addr())
 	ctx := harness.Ctx(t, 30*time.Second)
+	id := harness.TopicID(t, b.Addr(), topic)
 	fetch := func(offset int64, maxWait int32) (kmsg.FetchResponseTopicPartition, time.Duration) {
 		req := kmsg.NewPtrFetchRequest()
-		req.Version = 11
 		req.MaxWaitMillis = maxWait
 		req.MinBytes = 1
 		req.MaxBytes = 1 << 20
 		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = topic
+		rt.Topic, rt.TopicID = topic, id
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.FetchOffset = offset
 		rp.PartitionMaxBytes = 1 << 20
@@ -777,7 +777,7 @@ func TestDeleteRecords(t *testing.T) {
 	}
 	req := kmsg.NewPtrFetchRequest()
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
+	rt.Topic, rt.TopicID = topic, harness.TopicID(t, b.Addr(), topic)
 	rp := kmsg.NewFetchRequestTopicPartition()
 	rp.FetchOffset = 2
 	rp.PartitionMaxBytes = 1 << 20

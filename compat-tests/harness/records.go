@@ -63,15 +63,15 @@ func Batches(t testing.TB, addr, topic string, partition int32) []Batch {
 	t.Helper()
 	cl := Client(t, addr)
 	ctx := Ctx(t, 30*time.Second)
+	topicID := TopicID(t, addr, topic)
 	var out []Batch
 	next := int64(0)
 	for {
 		req := kmsg.NewPtrFetchRequest()
-		req.Version = 11
 		req.MaxWaitMillis = 0
 		req.MaxBytes = 64 << 20
 		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = topic
+		rt.Topic, rt.TopicID = topic, topicID
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = partition
 		rp.FetchOffset = next
@@ -126,4 +126,20 @@ func Codecs(t testing.TB, addr, topic string, partition int32) map[int8]int {
 		out[b.Codec]++
 	}
 	return out
+}
+
+// TopicID returns a topic's id. Raw fetches sent through kgo need it: kgo
+// sends Fetch at the broker's highest version, which names topics by id
+// from v13.
+func TopicID(t testing.TB, addr, topic string) [16]byte {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, mt)
+	resp, err := req.RequestWith(Ctx(t, 30*time.Second), Client(t, addr))
+	if err != nil || len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("topic id of %s: %v %+v", topic, err, resp)
+	}
+	return resp.Topics[0].TopicID
 }
