@@ -15,6 +15,7 @@ require (
 )
 
 require github.com/pmezard/go-difflib v1.0.0 // indirect
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

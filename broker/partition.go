@@ -151,20 +151,6 @@ func (p *partition) removeFetch(w *fetchWait) {
 	p.mu.Unlock()
 }
 
-// notifyFetches wakes long-poll fetches without a high watermark move (a
-// transaction marker moving the last stable offset).
-func (p *partition) notifyFetches() {
-	p.mu.Lock()
-	var fetches []*fetchWait
-	for w := range p.fetches {
-		fetches = append(fetches, w)
-	}
-	p.mu.Unlock()
-	for _, w := range fetches {
-		w.wake()
-	}
-}
-
 // abandon fails every waiter of a deleted partition.
 func (p *partition) abandon() {
 	p.mu.Lock()

@@ -100,6 +100,7 @@ type memLog struct {
 	hold      bool
 	failNext  bool
 	waiters   []memWaiter
+	gate      chan struct{} // when set, Replay waits for it to close
 }
 
 type memWaiter struct {
@@ -152,6 +153,12 @@ func (l *memLog) Commit() {
 }
 
 func (l *memLog) Replay(fn func(records.Batch) error) error {
+	l.mu.Lock()
+	gate := l.gate
+	l.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	l.mu.Lock()
 	bs := slices.Clone(l.batches)
 	committed := l.committed

@@ -130,12 +130,17 @@ func errName(code int16) string {
 	return fmt.Sprintf("error %d", code)
 }
 
-func (e *env) start() {
+// create makes a coordinator whose member ids are predictable.
+func (e *env) create() {
 	e.c = New(Options{Config: e.cfg, Topics: e.topics, Clock: e.clock})
 	e.c.uuid = func() string {
 		e.uuids++
 		return fmt.Sprintf("uuid%d", e.uuids)
 	}
+}
+
+func (e *env) start() {
+	e.create()
 	e.c.Host(0, e.log)
 	waitFor(e.t, 10*time.Second, "the partition to load", func() bool {
 		_, loaded := e.c.Hosted(0)
@@ -171,6 +176,29 @@ func (e *env) run(td *datadriven.TestData) string {
 		e.flush()
 		e.start()
 		return "ok\n"
+	case "restart-loading":
+		// Restart with a replay that waits for "finish-loading".
+		e.c.Close()
+		e.flush()
+		e.log.mu.Lock()
+		e.log.gate = make(chan struct{})
+		e.log.mu.Unlock()
+		e.create()
+		e.c.Host(0, e.log)
+		return "ok\n"
+	case "finish-loading":
+		e.log.mu.Lock()
+		close(e.log.gate)
+		e.log.gate = nil
+		e.log.mu.Unlock()
+		waitFor(e.t, 10*time.Second, "the partition to load", func() bool {
+			_, loaded := e.c.Hosted(0)
+			return loaded
+		})
+		return "ok\n"
+	case "unhost":
+		e.c.Unhost(0)
+		return e.flush()
 	case "topic":
 		e.topics.set(arg(td, "name", ""), int32(intArg(t, td, "partitions", 1)))
 		return "ok\n"
