@@ -425,6 +425,24 @@ func (b *Broker) NodeID() int32 { return b.nodeID }
 // ClusterID returns the cluster id from meta.properties.
 func (b *Broker) ClusterID() string { return b.clusterID }
 
+// wakeFetchesForShutdown answers every long-poll fetch with what it has,
+// so that connections can finish their requests and close promptly.
+func (b *Broker) wakeFetchesForShutdown() {
+	for _, ts := range b.topics.Load().byName {
+		for _, p := range ts.parts {
+			p.mu.Lock()
+			var ws []*fetchWait
+			for w := range p.fetches {
+				ws = append(ws, w)
+			}
+			p.mu.Unlock()
+			for _, w := range ws {
+				go w.try(true)
+			}
+		}
+	}
+}
+
 // Shutdown stops accepting connections, finishes the requests in flight,
 // and closes the logs cleanly (checkpoints, clean-shutdown marker), so the
 // next start does not rescan them.
@@ -438,6 +456,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	// requests it holds are answered (NOT_COORDINATOR) and their
 	// connections can finish.
 	b.groups.Close()
+	b.wakeFetchesForShutdown()
 	if b.server != nil {
 		if err := b.server.Shutdown(ctx); err != nil {
 			errs = append(errs, err)

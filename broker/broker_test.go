@@ -163,3 +163,28 @@ func request[R kmsg.Response](t testing.TB, b *Broker, req kmsg.Request) R {
 	}
 	return resp.(R)
 }
+
+// TestShutdownAnswersLongPolls checks that a fetch waiting for data does not
+// hold the shutdown for its max_wait_ms.
+func TestShutdownAnswersLongPolls(t *testing.T) {
+	b := testBroker(t)
+	createTopic(t, b, "idle", 1, nil)
+	c := newClient(t, b, kgo.ConsumeTopics("idle"), kgo.FetchMaxWait(30*time.Second))
+	go c.PollFetches(context.Background())
+	eventually(t, 5*time.Second, "a fetch waiting on the partition", func() error {
+		p := b.topic("idle").partition(0)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if len(p.fetches) == 0 {
+			return fmt.Errorf("no waiting fetch")
+		}
+		return nil
+	})
+	start := time.Now()
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("shutdown took %v with a 30 s long poll open", took)
+	}
+}

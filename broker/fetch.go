@@ -54,7 +54,9 @@ func (b *Broker) handleFetch(r *protocol.Request) {
 	}
 	w.timer = time.AfterFunc(time.Duration(req.MaxWaitMillis)*time.Millisecond, func() { w.try(true) })
 	w.mu.Unlock()
-	w.try(false)
+	// A broker shutting down answers at once rather than hold its
+	// connections open for max_wait_ms.
+	w.try(b.closed.Load())
 }
 
 // fetchTarget is one partition a fetch reads.

@@ -255,17 +255,20 @@ type AppendResult struct {
 // retried batch of an idempotent producer is not appended again: the result
 // carries the original offsets and Duplicate.
 func (l *Log) Append(batches []byte, o AppendOptions) (AppendResult, error) {
+	// A sync failing after this point concerns this append: note the
+	// error generation before the flusher can see the data.
+	errGen := l.syncErrGeneration()
 	l.appendMu.Lock()
 	res, err := l.appendLocked(batches, &o)
 	l.appendMu.Unlock()
 	if err != nil || !o.Durable || res.Duplicate {
 		if err == nil && res.Duplicate && o.Durable {
 			// The original may still be on its way to the disk.
-			err = l.waitDurable(res.LastOffset + 1)
+			err = l.waitDurable(res.LastOffset+1, errGen)
 		}
 		return res, err
 	}
-	return res, l.waitDurable(res.LastOffset + 1)
+	return res, l.waitDurable(res.LastOffset+1, errGen)
 }
 
 func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, error) {
@@ -902,15 +905,22 @@ func (l *Log) segmentFor(offset int64) int {
 	return i
 }
 
+// syncErrGeneration counts the sync failures so far.
+func (l *Log) syncErrGeneration() uint64 {
+	l.dmu.Lock()
+	defer l.dmu.Unlock()
+	return l.syncErrGen
+}
+
 // waitDurable blocks until every offset below off is on disk, or a sync
-// fails.
-func (l *Log) waitDurable(off int64) error {
+// fails after the error generation gen was read. (Reading it only here
+// would miss a failure that happened between the append and the wait.)
+func (l *Log) waitDurable(off int64, gen uint64) error {
 	if l.durable.Load() >= off {
 		return nil
 	}
 	l.dmu.Lock()
 	defer l.dmu.Unlock()
-	gen := l.syncErrGen
 	for l.durable.Load() < off {
 		if l.syncErrGen != gen {
 			return l.syncErr

@@ -118,6 +118,10 @@ func serve(args []string) error {
 		settings[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
 
+	// Catch signals before anything can announce readiness, so a SIGTERM
+	// right after "ready" still shuts down cleanly.
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	start := time.Now()
 	b, err := broker.New(broker.Options{Settings: settings, Logger: slog.New(handler), Levels: levels})
 	if err != nil {
@@ -140,8 +144,6 @@ func serve(args []string) error {
 	}
 	logger.Info("potok is ready", ready...)
 
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	s := <-sig
 	logger.Info("shutting down", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
