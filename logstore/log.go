@@ -255,17 +255,23 @@ type AppendResult struct {
 // retried batch of an idempotent producer is not appended again: the result
 // carries the original offsets and Duplicate.
 func (l *Log) Append(batches []byte, o AppendOptions) (AppendResult, error) {
+	// A sync that fails after this point may have covered this append: the
+	// generation is taken before the append can be queued, so such a
+	// failure is never missed.
+	var gen uint64
+	if o.Durable {
+		l.dmu.Lock()
+		gen = l.syncErrGen
+		l.dmu.Unlock()
+	}
 	l.appendMu.Lock()
 	res, err := l.appendLocked(batches, &o)
 	l.appendMu.Unlock()
-	if err != nil || !o.Durable || res.Duplicate {
-		if err == nil && res.Duplicate && o.Durable {
-			// The original may still be on its way to the disk.
-			err = l.waitDurable(res.LastOffset + 1)
-		}
+	if err != nil || !o.Durable {
 		return res, err
 	}
-	return res, l.waitDurable(res.LastOffset + 1)
+	// For a duplicate the original may still be on its way to the disk.
+	return res, l.waitDurable(res.LastOffset+1, gen)
 }
 
 func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, error) {
@@ -903,14 +909,13 @@ func (l *Log) segmentFor(offset int64) int {
 }
 
 // waitDurable blocks until every offset below off is on disk, or a sync
-// fails.
-func (l *Log) waitDurable(off int64) error {
+// fails after the failure generation gen.
+func (l *Log) waitDurable(off int64, gen uint64) error {
 	if l.durable.Load() >= off {
 		return nil
 	}
 	l.dmu.Lock()
 	defer l.dmu.Unlock()
-	gen := l.syncErrGen
 	for l.durable.Load() < off {
 		if l.syncErrGen != gen {
 			return l.syncErr
