@@ -162,5 +162,7 @@
 // appendMu (every writer), syncMu (whoever syncs or closes files), mu (the
 // log's state; readers share it), then a segment's mapMu (its maps). dmu
 // guards durable waiters and is never held with the others. The Manager's
-// mu guards its map of logs and is not held while a log lock is taken.
+// ckptMu (checkpoint files) may be taken with a log's append and sync locks
+// held, and then takes every log's mu; the Manager's mu (its map of logs) is
+// taken last and briefly, never held while a log's lock is taken.
 package logstore

@@ -25,6 +25,9 @@ var (
 	ErrClosed = errors.New("logstore: closed")
 	// ErrCorrupt: bytes on disk that cannot be what the log wrote.
 	ErrCorrupt = errors.New("logstore: corrupt data")
+	// ErrTruncated: a durable append's data was truncated away before it
+	// was synced.
+	ErrTruncated = errors.New("logstore: truncated before synced")
 	// ErrInvalidBatch: bytes handed to Append that are not whole v2 batches,
 	// or follower batches whose offsets do not continue the log.
 	ErrInvalidBatch = errors.New("logstore: invalid batch")
@@ -62,3 +65,5 @@ func (e *rangeError) Is(target error) bool { return target == ErrOffsetOutOfRang
 
 // outOfRange reports off outside the closed range [start, end].
 func outOfRange(off, start, end int64) error { return &rangeError{off, start, end} }
+
+var errTruncated = ErrTruncated

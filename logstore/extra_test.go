@@ -247,3 +247,37 @@ func TestReadersSurviveOS(t *testing.T) {
 		t.Fatal("partition directory not renamed for deletion")
 	}
 }
+
+// TestTruncateWakesDurableWaiters: a waiter for data that a truncation
+// drops gets ErrTruncated; one for kept data is satisfied.
+func TestTruncateWakesDurableWaiters(t *testing.T) {
+	m := openTest(t, NewMemFS(), []string{"/data"}, newClock().Now)
+	defer m.Close()
+	c := testConfig()
+	c.FlushMessages = math.MaxInt64
+	l, _ := m.Create(testTP, testID, c)
+	for i := 0; i < 6; i++ {
+		mustAppend(t, l, buildBatch(t, plain(1, 1)), AppendOptions{})
+	}
+	gen := l.syncErrGen.Load()
+	errs := make(chan error, 2)
+	go func() { errs <- l.waitDurable(6, gen) }()
+	go func() { errs <- l.waitDurable(3, gen) }()
+	if err := l.TruncateTo(4); err != nil {
+		t.Fatal(err)
+	}
+	var truncated, ok int
+	for i := 0; i < 2; i++ {
+		switch err := <-errs; {
+		case errors.Is(err, ErrTruncated):
+			truncated++
+		case err == nil:
+			ok++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if truncated != 1 || ok != 1 || l.DurableOffset() != 4 {
+		t.Fatalf("truncated %d ok %d durable %d", truncated, ok, l.DurableOffset())
+	}
+}

@@ -77,9 +77,11 @@ type Log struct {
 	dmu   sync.Mutex
 	dcond sync.Cond
 	// syncErr is the last sync failure; durable waiters whose offset it did
-	// not cover return it. syncErrGen counts failures.
+	// not cover return it. syncErrGen counts failures (and truncations);
+	// it changes under dmu but is read atomically where dmu cannot be
+	// taken.
 	syncErr    error
-	syncErrGen uint64
+	syncErrGen atomic.Uint64
 
 	// Scratch reused by Append (guarded by appendMu) so that a steady
 	// stream of appends allocates nothing.
@@ -255,30 +257,26 @@ type AppendResult struct {
 // retried batch of an idempotent producer is not appended again: the result
 // carries the original offsets and Duplicate.
 func (l *Log) Append(batches []byte, o AppendOptions) (AppendResult, error) {
-	// A sync failing after this point concerns this append: note the
-	// error generation before the flusher can see the data.
-	errGen := l.syncErrGeneration()
 	l.appendMu.Lock()
-	res, err := l.appendLocked(batches, &o)
+	res, gen, err := l.appendLocked(batches, &o)
 	l.appendMu.Unlock()
-	if err != nil || !o.Durable || res.Duplicate {
-		if err == nil && res.Duplicate && o.Durable {
-			// The original may still be on its way to the disk.
-			err = l.waitDurable(res.LastOffset+1, errGen)
-		}
+	if err != nil || !o.Durable {
 		return res, err
 	}
-	return res, l.waitDurable(res.LastOffset+1, errGen)
+	return res, l.waitDurable(res.LastOffset+1, gen)
 }
 
-func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, error) {
-	res := AppendResult{LogAppendTime: -1}
+// appendLocked appends (appendMu held). gen is the sync failure generation
+// when the batches became visible to syncs: a failure after it may have
+// covered them.
+func (l *Log) appendLocked(batches []byte, o *AppendOptions) (res AppendResult, gen uint64, err error) {
+	res = AppendResult{LogAppendTime: -1}
 	if l.closed {
-		return res, ErrClosed
+		return res, 0, ErrClosed
 	}
 	if l.broken != nil {
 		if err := l.repairLocked(); err != nil {
-			return res, err
+			return res, 0, err
 		}
 	}
 	cfg := &l.cfg
@@ -300,12 +298,12 @@ func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, erro
 			if err == nil {
 				err = errors.New("batch shorter than its header or with a negative offset delta")
 			}
-			return res, fmt.Errorf("%w: at byte %d: %v", ErrInvalidBatch, len(batches)-len(rest), err)
+			return res, 0, fmt.Errorf("%w: at byte %d: %v", ErrInvalidBatch, len(batches)-len(rest), err)
 		}
 		rest = r
 		if o.AsFollower {
 			if b.BaseOffset() < next {
-				return res, fmt.Errorf("%w: follower batch at offset %d, log end is %d", ErrInvalidBatch, b.BaseOffset(), next)
+				return res, 0, fmt.Errorf("%w: follower batch at offset %d, log end is %d", ErrInvalidBatch, b.BaseOffset(), next)
 			}
 			latest := l.epochs.latest()
 			if newEpochs != nil {
@@ -322,10 +320,11 @@ func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, erro
 				if err := l.prod.check(b, l.pend); err != nil {
 					var dup *errDuplicate
 					if errors.As(err, &dup) {
+						// The original may still be on its way to the disk.
 						return AppendResult{FirstOffset: dup.first, LastOffset: dup.last, LogAppendTime: -1,
-							LogStartOffset: l.logStart, Duplicate: true}, nil
+							LogStartOffset: l.logStart, Duplicate: true}, l.syncErrGen.Load(), nil
 					}
-					return res, err
+					return res, 0, err
 				}
 			}
 			b.SetBaseOffset(next)
@@ -340,7 +339,7 @@ func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, erro
 			firstMaxTs = b.MaxTimestamp()
 		}
 		if b.LastOffset()-first > math.MaxInt32 {
-			return res, fmt.Errorf("%w: batches span more than 2^31 offsets", ErrInvalidBatch)
+			return res, 0, fmt.Errorf("%w: batches span more than 2^31 offsets", ErrInvalidBatch)
 		}
 		next = b.LastOffset() + 1
 		nrec += int64(b.LastOffsetDelta()) + 1
@@ -349,7 +348,7 @@ func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, erro
 		}
 	}
 	if first < 0 {
-		return res, fmt.Errorf("%w: no batches", ErrInvalidBatch)
+		return res, 0, fmt.Errorf("%w: no batches", ErrInvalidBatch)
 	}
 
 	// Roll first if the batches do not belong in the active segment.
@@ -364,7 +363,7 @@ func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, erro
 			base = first
 		}
 		if err := l.rollLocked(base); err != nil {
-			return res, err
+			return res, 0, err
 		}
 		act = l.segs[len(l.segs)-1]
 	}
@@ -374,14 +373,14 @@ func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, erro
 	if o.AsFollower {
 		if newEpochs != nil {
 			if err := l.setEpochs(newEpochs.entries); err != nil {
-				return res, err
+				return res, 0, err
 			}
 		}
 	} else if o.LeaderEpoch > l.epochs.latest() {
 		e := epochCache{entries: append(l.epochBuf(), l.epochs.entries...)}
 		e.assign(o.LeaderEpoch, first)
 		if err := l.setEpochs(e.entries); err != nil {
-			return res, err
+			return res, 0, err
 		}
 	}
 
@@ -420,7 +419,7 @@ func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, erro
 	// published size, so nothing partial is ever visible or recovered as
 	// valid (a torn index entry would be rebuilt anyway).
 	if err := act.log.writeAt(batches, logPos); err != nil {
-		return res, l.failWrite(err)
+		return res, 0, l.failWrite(err)
 	}
 	undo := func(err error) error {
 		if terr := act.log.truncate(logPos); terr != nil {
@@ -430,7 +429,7 @@ func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, erro
 	}
 	if len(l.idxBuf) > 0 {
 		if err := act.idx.writeAt(l.idxBuf, act.idx.size); err != nil {
-			return res, undo(err)
+			return res, 0, undo(err)
 		}
 	}
 	if len(l.tidxBuf) > 0 {
@@ -438,7 +437,7 @@ func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, erro
 			if terr := act.idx.truncate(act.idx.size); terr != nil {
 				err = &repairError{err, terr}
 			}
-			return res, undo(err)
+			return res, 0, undo(err)
 		}
 	}
 	if len(l.txnBuf) > 0 {
@@ -449,7 +448,7 @@ func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, erro
 			if terr := act.tidx.truncate(act.tidx.size); terr != nil {
 				err = &repairError{err, terr}
 			}
-			return res, undo(err)
+			return res, 0, undo(err)
 		}
 	}
 
@@ -478,11 +477,14 @@ func (l *Log) appendLocked(batches []byte, o *AppendOptions) (AppendResult, erro
 		l.unflushed = 0
 	}
 	res.FirstOffset, res.LastOffset, res.LogStartOffset = first, next-1, l.logStart
+	// Read while the batches become visible: a sync that captured them can
+	// only fail after this.
+	gen = l.syncErrGen.Load()
 	l.mu.Unlock()
 	if wantSync {
 		l.m.flusher.enqueue(l)
 	}
-	return res, nil
+	return res, gen, nil
 }
 
 // epochBuf returns an empty slice for a candidate epoch list. Epoch changes
@@ -905,16 +907,8 @@ func (l *Log) segmentFor(offset int64) int {
 	return i
 }
 
-// syncErrGeneration counts the sync failures so far.
-func (l *Log) syncErrGeneration() uint64 {
-	l.dmu.Lock()
-	defer l.dmu.Unlock()
-	return l.syncErrGen
-}
-
 // waitDurable blocks until every offset below off is on disk, or a sync
-// fails after the error generation gen was read. (Reading it only here
-// would miss a failure that happened between the append and the wait.)
+// fails after the failure generation gen.
 func (l *Log) waitDurable(off int64, gen uint64) error {
 	if l.durable.Load() >= off {
 		return nil
@@ -922,7 +916,7 @@ func (l *Log) waitDurable(off int64, gen uint64) error {
 	l.dmu.Lock()
 	defer l.dmu.Unlock()
 	for l.durable.Load() < off {
-		if l.syncErrGen != gen {
+		if l.syncErrGen.Load() != gen {
 			return l.syncErr
 		}
 		if l.isClosed() {
@@ -945,7 +939,7 @@ func (l *Log) wakeDurable(err error) {
 	l.dmu.Lock()
 	if err != nil {
 		l.syncErr = err
-		l.syncErrGen++
+		l.syncErrGen.Add(1)
 	}
 	l.dcond.Broadcast()
 	l.dmu.Unlock()

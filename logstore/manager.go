@@ -190,17 +190,21 @@ func (m *Manager) Create(tp TopicPartition, topicID [16]byte, c Config) (*Log, e
 		return nil, fmt.Errorf("logstore: invalid partition %q %d", tp.Topic, tp.Partition)
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if l := m.logs[tp]; l != nil {
+		m.mu.Unlock()
 		if l.topicID != topicID {
 			return nil, fmt.Errorf("logstore: %s exists with another topic id", tp)
 		}
+		// Not under m.mu: a log's writers take m.mu (checkpoints) while
+		// holding their own locks.
 		l.SetConfig(c)
 		return l, nil
 	}
+	defer m.mu.Unlock()
 	// The data directory holding the fewest partitions.
 	count := make(map[string]int, len(m.opts.Dirs))
 	for _, l := range m.logs {

@@ -81,6 +81,15 @@ func (l *Log) truncateLocked(offset int64) error {
 		}
 		pos = p
 	}
+	// Everything kept ends up synced (cutSegment syncs s), so the durable
+	// offset can be the new end and no durable waiter for kept data hangs.
+	for _, o := range l.segs[:k] {
+		if o.unsynced {
+			if err := o.syncAll(); err != nil {
+				return l.failWrite(err)
+			}
+		}
+	}
 	if err := l.cutSegment(s, pos, offset); err != nil {
 		return l.failWrite(err)
 	}
@@ -97,12 +106,15 @@ func (l *Log) truncateLocked(offset int64) error {
 	l.cleanerCheckpoint = min(l.cleanerCheckpoint, end)
 	l.recoveryPoint = min(l.recoveryPoint, end)
 	l.persistedRP = min(l.persistedRP, end)
-	if l.durable.Load() > end {
-		l.durable.Store(end)
+	for _, o := range l.segs[:k] {
+		o.unsynced = false
 	}
+	l.durable.Store(end)
 	l.truncGen++
 	l.broken = nil
 	l.mu.Unlock()
+	// Appenders waiting for dropped data learn it is gone.
+	l.wakeDurable(errTruncated)
 	for _, d := range doomed {
 		l.deleteSegmentFiles(d)
 	}
@@ -343,6 +355,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.prod = newProducers()
 	l.epochs.entries = nil
 	l.mu.Unlock()
+	l.wakeDurable(errTruncated)
 	for _, o := range old {
 		if o.base != offset {
 			l.deleteSegmentFiles(o)
