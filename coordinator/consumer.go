@@ -530,13 +530,15 @@ func (cg *consumerGroup) chooseAssignorLocked(configured []string) string {
 }
 
 // memberTopicsLocked returns the topic names a member subscribes to: its
-// names, and the topics its pattern matches (internal topics excluded, as
-// Kafka does).
+// names, and every topic its pattern matches. Internal topics are not
+// excluded: Kafka resolves the pattern against every topic, and franz-go's
+// suite (Test848RegexBrokerResolves) checks that a pattern naming
+// __consumer_offsets gets it assigned.
 func (cg *consumerGroup) memberTopicsLocked(m *cMember, topics Topics) []string {
 	out := slices.Clone(m.topics)
 	if m.re != nil {
 		for _, name := range topics.TopicNames() {
-			if !strings.HasPrefix(name, "__") && m.re.MatchString(name) {
+			if m.re.MatchString(name) {
 				out = append(out, name)
 			}
 		}
