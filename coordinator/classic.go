@@ -715,19 +715,7 @@ func (c *Groups) SyncGroup(req *kmsg.SyncGroupRequest, done func(*kmsg.SyncGroup
 		}
 		done(resp)
 	}
-	if req.Group == "" {
-		answer(kerr.InvalidGroupID.Code)
-		return
-	}
-	s, code := c.shardFor(req.Group)
-	if code != 0 {
-		answer(code)
-		return
-	}
-	p := s.newPending(answer)
-	if code := s.do(func() { s.syncLocked(req, resp, p) }); code != 0 {
-		p.fire(code)
-	}
+	c.onShard(req.Group, answer, func(s *shard, p *pending) { s.syncLocked(req, resp, p) })
 }
 
 func (s *shard) syncLocked(req *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupResponse, p *pending) {
@@ -899,19 +887,7 @@ func (c *Groups) LeaveGroup(req *kmsg.LeaveGroupRequest, done func(*kmsg.LeaveGr
 		}
 		done(resp)
 	}
-	if req.Group == "" {
-		answer(kerr.InvalidGroupID.Code)
-		return
-	}
-	s, code := c.shardFor(req.Group)
-	if code != 0 {
-		answer(code)
-		return
-	}
-	p := s.newPending(answer)
-	if code := s.do(func() { s.leaveLocked(req.Group, leaving, resp, p) }); code != 0 {
-		p.fire(code)
-	}
+	c.onShard(req.Group, answer, func(s *shard, p *pending) { s.leaveLocked(req.Group, leaving, resp, p) })
 }
 
 func (s *shard) leaveLocked(id string, leaving []kmsg.LeaveGroupRequestMember, resp *kmsg.LeaveGroupResponse, p *pending) {

@@ -145,3 +145,22 @@ func (c *Groups) allShards() []*shard {
 	}
 	return out
 }
+
+// onShard runs fn under the lock of the partition hosting group, with a
+// pending answer it must complete; errors on the way (no group id, not
+// hosted, loading) answer at once.
+func (c *Groups) onShard(group string, answer func(code int16), fn func(s *shard, p *pending)) {
+	if group == "" {
+		answer(kerr.InvalidGroupID.Code)
+		return
+	}
+	s, code := c.shardFor(group)
+	if code != 0 {
+		answer(code)
+		return
+	}
+	p := s.newPending(answer)
+	if code := s.do(func() { fn(s, p) }); code != 0 {
+		p.fire(code)
+	}
+}

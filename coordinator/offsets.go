@@ -48,19 +48,7 @@ func (c *Groups) OffsetCommit(req *kmsg.OffsetCommitRequest, done func(*kmsg.Off
 		}
 		done(resp)
 	}
-	if req.Group == "" {
-		answer(kerr.InvalidGroupID.Code)
-		return
-	}
-	s, code := c.shardFor(req.Group)
-	if code != 0 {
-		answer(code)
-		return
-	}
-	p := s.newPending(answer)
-	if code := s.do(func() { s.commitLocked(req, resp, p) }); code != 0 {
-		p.fire(code)
-	}
+	c.onShard(req.Group, answer, func(s *shard, p *pending) { s.commitLocked(req, resp, p) })
 }
 
 func (s *shard) commitLocked(req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, p *pending) {
@@ -99,28 +87,20 @@ func (s *shard) commitLocked(req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCom
 	var recs []records.Record
 	var stage []staged
 	for i, rt := range req.Topics {
-		_, nparts, known := s.c.topics.Topic(rt.Topic)
 		for j, rp := range rt.Partitions {
 			sp := &resp.Topics[i].Partitions[j]
 			t := tp{rt.Topic, rp.Partition}
-			var meta string
-			if rp.Metadata != nil {
-				meta = *rp.Metadata
-			}
-			switch {
-			case !known || rp.Partition < 0 || rp.Partition >= nparts:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				continue
-			case len(meta) > s.c.cfg.OffsetMetadataMaxBytes:
-				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
-				continue
-			case epochCheck != nil && !epochCheck(t):
-				sp.ErrorCode = kerr.StaleMemberEpoch.Code
-				continue
-			}
-			o := &offset{offset: rp.Offset, leaderEpoch: -1, metadata: meta, commitTime: now, expire: expire}
+			epoch := int32(-1)
 			if req.Version >= 6 {
-				o.leaderEpoch = rp.LeaderEpoch
+				epoch = rp.LeaderEpoch
+			}
+			o, code := s.checkedOffset(t, rp.Offset, epoch, rp.Metadata, now, expire)
+			if code == 0 && epochCheck != nil && !epochCheck(t) {
+				code = kerr.StaleMemberEpoch.Code
+			}
+			if code != 0 {
+				sp.ErrorCode = code
+				continue
 			}
 			recs = append(recs, records.Record{Key: offsetKey(req.Group, t.topic, t.partition), Value: offsetValue(o)})
 			stage = append(stage, staged{t, o})
@@ -141,6 +121,24 @@ func (s *shard) commitLocked(req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCom
 		g.offsets[st.t] = st.o
 	}
 	s.replyLocked(p)
+}
+
+// checkedOffset validates one partition of an offset commit (known topic
+// and partition, metadata size) and returns the offset to store, or the
+// partition's error code.
+func (s *shard) checkedOffset(t tp, at int64, leaderEpoch int32, metadata *string, now, expire int64) (*offset, int16) {
+	var meta string
+	if metadata != nil {
+		meta = *metadata
+	}
+	_, nparts, known := s.c.topics.Topic(t.topic)
+	switch {
+	case !known || t.partition < 0 || t.partition >= nparts:
+		return nil, kerr.UnknownTopicOrPartition.Code
+	case len(meta) > s.c.cfg.OffsetMetadataMaxBytes:
+		return nil, kerr.OffsetMetadataTooLarge.Code
+	}
+	return &offset{offset: at, leaderEpoch: leaderEpoch, metadata: meta, commitTime: now, expire: expire}, 0
 }
 
 // validateCommitLocked checks who commits (Kafka's
@@ -405,19 +403,7 @@ func (c *Groups) OffsetDelete(req *kmsg.OffsetDeleteRequest, done func(*kmsg.Off
 		}
 		done(resp)
 	}
-	if req.Group == "" {
-		answer(kerr.InvalidGroupID.Code)
-		return
-	}
-	s, code := c.shardFor(req.Group)
-	if code != 0 {
-		answer(code)
-		return
-	}
-	p := s.newPending(answer)
-	if code := s.do(func() { s.offsetDeleteLocked(req, resp, p) }); code != 0 {
-		p.fire(code)
-	}
+	c.onShard(req.Group, answer, func(s *shard, p *pending) { s.offsetDeleteLocked(req, resp, p) })
 }
 
 func (s *shard) offsetDeleteLocked(req *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse, p *pending) {

@@ -41,19 +41,7 @@ func (c *Groups) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest, done func(*km
 		}
 		done(resp)
 	}
-	if req.Group == "" {
-		answer(kerr.InvalidGroupID.Code)
-		return
-	}
-	s, code := c.shardFor(req.Group)
-	if code != 0 {
-		answer(code)
-		return
-	}
-	p := s.newPending(answer)
-	if code := s.do(func() { s.txnCommitLocked(req, resp, p) }); code != 0 {
-		p.fire(code)
-	}
+	c.onShard(req.Group, answer, func(s *shard, p *pending) { s.txnCommitLocked(req, resp, p) })
 }
 
 func (s *shard) txnCommitLocked(req *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnOffsetCommitResponse, p *pending) {
@@ -77,25 +65,17 @@ func (s *shard) txnCommitLocked(req *kmsg.TxnOffsetCommitRequest, resp *kmsg.Txn
 		o *offset
 	}
 	for i, rt := range req.Topics {
-		_, nparts, known := s.c.topics.Topic(rt.Topic)
 		for j, rp := range rt.Partitions {
 			sp := &resp.Topics[i].Partitions[j]
 			t := tp{rt.Topic, rp.Partition}
-			var meta string
-			if rp.Metadata != nil {
-				meta = *rp.Metadata
-			}
-			switch {
-			case !known || rp.Partition < 0 || rp.Partition >= nparts:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				continue
-			case len(meta) > s.c.cfg.OffsetMetadataMaxBytes:
-				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
-				continue
-			}
-			o := &offset{offset: rp.Offset, leaderEpoch: -1, metadata: meta, commitTime: now, expire: -1}
+			epoch := int32(-1)
 			if req.Version >= 2 {
-				o.leaderEpoch = rp.LeaderEpoch
+				epoch = rp.LeaderEpoch
+			}
+			o, code := s.checkedOffset(t, rp.Offset, epoch, rp.Metadata, now, -1)
+			if code != 0 {
+				sp.ErrorCode = code
+				continue
 			}
 			recs = append(recs, records.Record{Key: offsetKey(req.Group, t.topic, t.partition), Value: offsetValue(o)})
 			stage = append(stage, struct {
