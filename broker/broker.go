@@ -362,9 +362,16 @@ func (b *Broker) register() error {
 	}
 	_, err = b.ctrl.Commit(func(im *metadata.Image) ([]metadata.Record, error) {
 		epoch := im.Offset() + 1
-		return []metadata.Record{&metadata.RegisterBrokerRecord{
+		recs := []metadata.Record{&metadata.RegisterBrokerRecord{
 			BrokerID: b.nodeID, Incarnation: newUuid(), Epoch: epoch, Endpoints: adv, Rack: rack,
-		}}, nil
+		}}
+		if im.Offset() < 0 {
+			// A new cluster starts with the KIP-848 group protocol
+			// enabled, as Kafka 4 formats its clusters; UpdateFeatures
+			// can turn it off.
+			recs = append(recs, &metadata.FeatureLevelRecord{Name: "group.version", Level: 1})
+		}
+		return recs, nil
 	})
 	return err
 }

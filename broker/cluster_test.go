@@ -308,7 +308,21 @@ func TestUpdateFeatures(t *testing.T) {
 	if up["test.version"].Err != nil {
 		t.Fatalf("removal: %+v", up)
 	}
-	if f := finalized(); len(f) != 0 {
-		t.Fatalf("finalized after removal: %v", f)
+	if f := finalized(); len(f) != 1 || f["group.version"] != 1 {
+		t.Fatalf("finalized after removal: %v, want only group.version=1 (set when the cluster was formatted)", f)
+	}
+
+	// Turning group.version off disables KIP-848 heartbeats.
+	up, _ = adm.UpdateFeatures(ctx, false, kadm.FeatureUpdate{Feature: "group.version", MaxVersionLevel: 0, UpgradeType: 2})
+	if up["group.version"].Err != nil {
+		t.Fatalf("disabling group.version: %+v", up)
+	}
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.MemberEpoch = "g", "m-1", 0
+	hb.RebalanceTimeoutMillis = 10000
+	hb.SubscribedTopicNames = []string{"t"}
+	resp := request[*kmsg.ConsumerGroupHeartbeatResponse](t, b, hb)
+	if resp.ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Fatalf("heartbeat with group.version 0: %d", resp.ErrorCode)
 	}
 }

@@ -11,14 +11,24 @@ package broker
 // a v0 join without one gets one from the coordinator. Assignments name
 // topics by id. A group with classic members refuses KIP-848 members
 // (GROUP_ID_NOT_FOUND) and the other way round; Kafka's online migration
-// between the protocols is not implemented.
+// between the protocols is not implemented. With the group.version feature
+// finalized below 1 the API answers UNSUPPORTED_VERSION, as Kafka does.
 
 import (
 	"github.com/potok-io/potok/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func (b *Broker) handleConsumerGroupHeartbeat(r *protocol.Request) {
 	req := r.Msg.(*kmsg.ConsumerGroupHeartbeatRequest)
+	if b.ctrl.Image().Feature("group.version") < 1 {
+		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		msg := "the KIP-848 consumer group protocol is disabled (group.version < 1)"
+		resp.ErrorMessage = &msg
+		r.Respond(resp)
+		return
+	}
 	b.groups.ConsumerGroupHeartbeat(groupClient(r), req, func(resp *kmsg.ConsumerGroupHeartbeatResponse) { r.Respond(resp) })
 }

@@ -37,7 +37,7 @@ type featureRange struct{ min, max int16 }
 func supportedFeatures() map[string]featureRange {
 	return map[string]featureRange{
 		"transaction.version": {0, 0},
-		"group.version":       {0, 0},
+		"group.version":       {0, 1}, // 1: KIP-848 consumer groups
 	}
 }
 
