@@ -65,4 +65,3 @@ func TestKafkajs(t *testing.T) {
 			return cmd
 		}})
 }
-

@@ -50,8 +50,8 @@ type client struct {
 	// a line of its stderr into a protocol line ("" to ignore it): kcat
 	// reports rebalances there.
 	stderrParser func() func(line string) string
-	strategy   string
-	kip848     bool // the group uses the consumer protocol (KIP-848)
+	strategy     string
+	kip848       bool // the group uses the consumer protocol (KIP-848)
 	// reportsAssignment says whether members print their assignment.
 	reportsAssignment bool
 	// quiescent says that this client may process a record twice, or not
