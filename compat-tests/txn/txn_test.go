@@ -97,9 +97,9 @@ type pipelineArgs struct {
 
 func settings() map[string]string {
 	return map[string]string{
-		"group.initial.rebalance.delay.ms": "0",
-		"group.min.session.timeout.ms":     "500",
-		"offsets.topic.num.partitions":     "4",
+		"group.initial.rebalance.delay.ms":                            "0",
+		"group.min.session.timeout.ms":                                "500",
+		"offsets.topic.num.partitions":                                "4",
 		"transaction.state.log.num.partitions":                        "4",
 		"transaction.abort.timed.out.transaction.cleanup.interval.ms": "500",
 	}
