@@ -7,9 +7,14 @@ package groups
 //
 //	assignment 0,2,4          its whole current assignment (empty: none)
 //	record <p> <offset> <value>
+//	uncommitted <p> <offset>  the commit after processing that record failed
 //
 // and processes a record by printing it, then commits its offset
 // synchronously, so a record is committed only once it was printed. A
+// commit can fail while the group rebalances (ILLEGAL_GENERATION,
+// REBALANCE_IN_PROGRESS: a cooperative member keeps consuming during a
+// rebalance); the record is then processed again by whoever owns its
+// partition next, as at-least-once consumers do. A
 // member stops on SIGTERM: it finishes the record in hand, leaves the group
 // as its client does on close, and exits 0.
 
@@ -213,6 +218,7 @@ func kafkagoMember() error {
 		// processed.
 		if err := r.CommitMessages(context.Background(), m); err != nil {
 			fmt.Fprintf(os.Stderr, "kafka-go CommitMessages: %v\n", err)
+			out("uncommitted %d %d", m.Partition, m.Offset)
 		}
 	}
 	return r.Close()
@@ -293,6 +299,7 @@ func confluentMember() error {
 			out("record %d %d %s", e.TopicPartition.Partition, e.TopicPartition.Offset, e.Value)
 			if _, err := c.CommitMessage(e); err != nil {
 				fmt.Fprintf(os.Stderr, "confluent CommitMessage: %v\n", err)
+				out("uncommitted %d %d", e.TopicPartition.Partition, e.TopicPartition.Offset)
 			}
 		case kafka.Error:
 			fmt.Fprintf(os.Stderr, "confluent: %v\n", e)

@@ -7,6 +7,7 @@
 //
 //   assignment 0,2,4              after each join: its whole assignment
 //   record <partition> <offset> <value>
+//   uncommitted <partition> <offset>   committing it failed
 //
 // and commits each record's offset after printing it (autoCommit off). On
 // SIGTERM it disconnects (leaving the group) and exits 0. kafkajs has one
@@ -76,7 +77,12 @@ async function main() {
     autoCommit: false,
     eachMessage: async ({ topic, partition, message }) => {
       out(`record ${partition} ${message.offset} ${message.value}`);
-      await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+      try {
+        await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+      } catch (e) {
+        process.stderr.write('commitOffsets: ' + (e && e.stack ? e.stack : e) + '\n');
+        out(`uncommitted ${partition} ${message.offset}`);
+      }
     },
   });
 }
