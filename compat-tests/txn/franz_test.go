@@ -19,10 +19,12 @@ import (
 // processes.
 func TestFranzPipeline(t *testing.T) {
 	t.Parallel()
-	pipeline(t, txnClient{
+	c := txnClient{
 		name:     "franz-go",
 		pipeline: func(t *testing.T, a pipelineArgs) *exec.Cmd { return harness.ChildCommand(t, "franz-pipeline", a) },
-	})
+	}
+	t.Run("pipeline", func(t *testing.T) { pipeline(t, c) })
+	t.Run("pipeline-broker-kill", func(t *testing.T) { pipelineBrokerKill(t, c) })
 }
 
 // franzPipeline is the pipeline process (pipelineArgs) with franz-go's

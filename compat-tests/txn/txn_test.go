@@ -18,12 +18,13 @@
 //   - pipeline: consume → transform → produce with the consumed offsets
 //     sent in each transaction, in a child process that is SIGKILLed with a
 //     transaction open and started again; the output holds every input
-//     record exactly once.
+//     record exactly once;
+//   - pipeline-broker-kill: the same pipeline while the broker is SIGKILLed
+//     and restarted.
 package txn
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"os/exec"
@@ -493,85 +494,72 @@ func brokerKill(t *testing.T, c txnClient) {
 	check("franz-go", franzRead(t, addr, topic, 2, false, "end"), false)
 }
 
-// pipeline: a consume-transform-produce process is SIGKILLed with a
-// transaction open (records produced, offsets sent) and started again.
-func pipeline(t *testing.T, c txnClient) {
-	b := start(t)
+// pipelineSetup creates a pipeline's topics, writes its n input records
+// "0".."n-1" (keyed the same) over 3 partitions in several produce
+// requests, so that consumers see several batches, and returns its
+// arguments.
+func pipelineSetup(t *testing.T, b *harness.Broker, n int) pipelineArgs {
 	in, out := harness.Topic(t, "in"), harness.Topic(t, "out")
 	harness.CreateTopic(t, b.Addr(), in, 3, nil)
 	harness.CreateTopic(t, b.Addr(), out, 3, nil)
-	const n = 300
 	var rs []*kgo.Record
 	for i := 0; i < n; i++ {
 		rs = append(rs, &kgo.Record{Topic: in, Partition: int32(i % 3), Key: fmt.Appendf(nil, "%d", i), Value: fmt.Appendf(nil, "%d", i)})
 	}
 	prod := harness.Client(t, b.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
-	// Several produce requests, so that consumers see several batches.
 	for i := 0; i < n; i += 30 {
 		must(t, "producing the input", prod.ProduceSync(harness.Ctx(t, 10*time.Second), rs[i:i+30]...).FirstErr())
 	}
-	a := pipelineArgs{Addr: b.Addr(), Group: harness.Topic(t, "group"), In: in, Out: out, TxnID: harness.Topic(t, "id"), PauseAt: 4, SessionMs: 3000}
+	return pipelineArgs{Addr: b.Addr(), Group: harness.Topic(t, "group"), In: in, Out: out, TxnID: harness.Topic(t, "id"), SessionMs: 3000}
+}
 
-	var mu sync.Mutex
-	var paused bool
-	var progress int
-	onLine := func(line string) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case line == "paused":
-			paused = true
-		case strings.HasPrefix(line, "committed "):
-			fmt.Sscan(strings.TrimPrefix(line, "committed "), &progress)
-		}
-	}
-	first := harness.StartProc(t, c.name+" pipeline 1", c.pipeline(t, a), onLine, nil)
-	harness.Eventually(t, 60*time.Second, func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		select {
-		case <-first.Exited():
-			return errors.New("the pipeline exited")
-		default:
-		}
-		if !paused {
-			return fmt.Errorf("the pipeline committed %d records and has not paused", progress)
-		}
-		return nil
-	})
-	mu.Lock()
-	before := progress
-	mu.Unlock()
-	first.Kill()
-	if before == 0 || before >= n {
-		t.Fatalf("the pipeline committed %d of %d records before it was killed", before, n)
-	}
+// pipelineProgress follows what pipeline processes print.
+type pipelineProgress struct {
+	mu        sync.Mutex
+	paused    bool // guarded by mu
+	committed int  // guarded by mu: records committed by the current process
+}
 
-	a.PauseAt = 0
-	mu.Lock()
-	progress = 0
-	mu.Unlock()
-	second := harness.StartProc(t, c.name+" pipeline 2", c.pipeline(t, a), onLine, nil)
-	// The output is complete once read_committed sees n records.
+func (pp *pipelineProgress) line(line string) {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	switch {
+	case line == "paused":
+		pp.paused = true
+	case strings.HasPrefix(line, "committed "):
+		fmt.Sscan(strings.TrimPrefix(line, "committed "), &pp.committed)
+	}
+}
+
+func (pp *pipelineProgress) get() (paused bool, committed int) {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	return pp.paused, pp.committed
+}
+
+// pipelineOutput waits until the output topic's read_committed view holds
+// n records (alive says whether to keep waiting), then checks that it holds
+// each input's transformation exactly once and that the group committed
+// the input's end offsets.
+func pipelineOutput(t *testing.T, b *harness.Broker, a pipelineArgs, n int, alive func() error) {
+	t.Helper()
 	adm := harness.Admin(t, b.Addr())
 	var got []rec
 	harness.Eventually(t, 90*time.Second, func() error {
-		select {
-		case <-second.Exited():
-			t.Fatalf("the second pipeline exited with %d", second.ExitCode())
-		default:
+		if err := alive(); err != nil {
+			t.Fatal(err)
 		}
-		lso, err := adm.ListCommittedOffsets(context.Background(), out)
+		lso, err := adm.ListCommittedOffsets(context.Background(), a.Out)
 		if err != nil {
 			return err
 		}
 		total := int64(0)
 		lso.Each(func(o kadm.ListedOffset) { total += o.Offset })
-		if total < n {
+		if total < int64(n) {
 			return fmt.Errorf("the output's last stable offsets add up to %d", total)
 		}
 		got = nil
-		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumeTopics(out), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumeTopics(a.Out), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(100*time.Millisecond))
 		if err != nil {
 			return err
@@ -589,8 +577,6 @@ func pipeline(t *testing.T, c txnClient) {
 		}
 		return nil
 	})
-	second.Stop(30 * time.Second)
-
 	seen := map[string]int{}
 	for _, r := range got {
 		if r.Value != "out-"+r.Key {
@@ -609,13 +595,95 @@ func pipeline(t *testing.T, c txnClient) {
 			dups = append(dups, v)
 		}
 	}
-	t.Logf("%d records committed before the kill, %d output records", before, len(got))
 	if len(missing) > 0 || len(dups) > 0 || len(got) != n {
 		t.Errorf("output of %d records: missing %v, more than once %v", len(got), missing, dups)
 	}
-	if got := committedOffsets(t, b.Addr(), a.Group, in); !maps.Equal(got, map[int32]int64{0: n / 3, 1: n / 3, 2: n / 3}) {
-		t.Errorf("the group's committed offsets: %v, want %d on each partition", got, n/3)
+	harness.Eventually(t, 10*time.Second, func() error {
+		if got := committedOffsets(t, b.Addr(), a.Group, a.In); !maps.Equal(got, map[int32]int64{0: int64(n / 3), 1: int64(n / 3), 2: int64(n / 3)}) {
+			return fmt.Errorf("the group's committed offsets: %v, want %d on each partition", got, n/3)
+		}
+		return nil
+	})
+}
+
+// pipeline: a consume-transform-produce process is SIGKILLed with a
+// transaction open (records produced, offsets sent where the client sends
+// them before the commit) and started again.
+func pipeline(t *testing.T, c txnClient) {
+	b := start(t)
+	const n = 300
+	a := pipelineSetup(t, b, n)
+	a.PauseAt = 4
+	var pp pipelineProgress
+	first := harness.StartProc(t, c.name+" pipeline 1", c.pipeline(t, a), pp.line, nil)
+	harness.Eventually(t, 60*time.Second, func() error {
+		select {
+		case <-first.Exited():
+			t.Fatalf("the pipeline exited with %d", first.ExitCode())
+		default:
+		}
+		if paused, n := pp.get(); !paused {
+			return fmt.Errorf("the pipeline committed %d records and has not paused", n)
+		}
+		return nil
+	})
+	_, before := pp.get()
+	first.Kill()
+	if before == 0 || before >= n {
+		t.Fatalf("the pipeline committed %d of %d records before it was killed", before, n)
 	}
+	t.Logf("%d records committed before the kill", before)
+
+	a.PauseAt = 0
+	second := harness.StartProc(t, c.name+" pipeline 2", c.pipeline(t, a), pp.line, nil)
+	pipelineOutput(t, b, a, n, func() error {
+		select {
+		case <-second.Exited():
+			return fmt.Errorf("the second pipeline exited with %d", second.ExitCode())
+		default:
+		}
+		return nil
+	})
+	second.Stop(30 * time.Second)
+}
+
+// pipelineBrokerKill: the broker is SIGKILLed while a pipeline process
+// commits transactions. The process carries on after the restart, or, if
+// its client gives up, a new one takes over; either way the output holds
+// each input once.
+func pipelineBrokerKill(t *testing.T, c txnClient) {
+	b := start(t)
+	const n = 1800
+	a := pipelineSetup(t, b, n)
+	var pp pipelineProgress
+	procs := []*harness.Proc{harness.StartProc(t, c.name+" pipeline 1", c.pipeline(t, a), pp.line, nil)}
+	harness.Eventually(t, 60*time.Second, func() error {
+		if _, k := pp.get(); k < 100 {
+			return fmt.Errorf("the pipeline committed %d records, waiting for 100", k)
+		}
+		return nil
+	})
+	b.Kill()
+	_, atKill := pp.get()
+	t.Logf("the broker was killed with %d records committed", atKill)
+	if atKill >= n {
+		t.Fatalf("the pipeline committed all %d records before the broker was killed", n)
+	}
+	b.Restart()
+	pipelineOutput(t, b, a, n, func() error {
+		last := procs[len(procs)-1]
+		select {
+		case <-last.Exited():
+			if len(procs) == 3 {
+				return fmt.Errorf("the pipeline exited %d times", len(procs))
+			}
+			t.Logf("pipeline %d exited with %d; starting another", len(procs), last.ExitCode())
+			procs = append(procs, harness.StartProc(t, fmt.Sprintf("%s pipeline %d", c.name, len(procs)+1), c.pipeline(t, a), pp.line, nil))
+		default:
+		}
+		return nil
+	})
+	procs[len(procs)-1].Stop(30 * time.Second)
 }
 
 func runScenarios(t *testing.T, c txnClient) {
@@ -623,4 +691,5 @@ func runScenarios(t *testing.T, c txnClient) {
 	t.Run("fencing", func(t *testing.T) { fencing(t, c) })
 	t.Run("broker-kill", func(t *testing.T) { brokerKill(t, c) })
 	t.Run("pipeline", func(t *testing.T) { pipeline(t, c) })
+	t.Run("pipeline-broker-kill", func(t *testing.T) { pipelineBrokerKill(t, c) })
 }
