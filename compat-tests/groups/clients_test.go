@@ -20,6 +20,14 @@ func TestSarama(t *testing.T) {
 	runScenarios(t, client{name: "sarama", command: child("sarama"), strategy: "range", reportsAssignment: true})
 }
 
+// TestSaramaV2_1 speaks the group APIs at the versions of Kafka 2.1
+// (JoinGroup v3, SyncGroup v2, Heartbeat v2, LeaveGroup v2, OffsetCommit
+// v4, OffsetFetch v4).
+func TestSaramaV2_1(t *testing.T) {
+	t.Parallel()
+	runScenarios(t, client{name: "sarama", command: child("sarama"), strategy: "range", version: "2.1.0", reportsAssignment: true})
+}
+
 func TestKafkaGo(t *testing.T) {
 	t.Parallel()
 	runScenarios(t, client{name: "kafka-go", command: child("kafkago"), strategy: "range", reportsAssignment: true, quiescent: true, generations: true})

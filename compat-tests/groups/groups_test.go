@@ -51,7 +51,8 @@ type client struct {
 	// reports rebalances there.
 	stderrParser func() func(line string) string
 	strategy     string
-	kip848       bool // the group uses the consumer protocol (KIP-848)
+	version      string // the protocol version (sarama)
+	kip848       bool   // the group uses the consumer protocol (KIP-848)
 	// reportsAssignment says whether members print their assignment.
 	reportsAssignment bool
 	// quiescent says that this client may process a record twice, or not
@@ -285,7 +286,7 @@ func newGroup(t *testing.T, c client, partitions int32) *group {
 // start starts a member called name.
 func (g *group) start(name string) *member {
 	g.t.Helper()
-	a := memberArgs{Addr: g.b.Addr(), Group: g.name, Topic: g.topic, Name: name, Strategy: g.c.strategy, SessionMs: sessionMs, HeartMs: heartMs}
+	a := memberArgs{Addr: g.b.Addr(), Group: g.name, Topic: g.topic, Name: name, Strategy: g.c.strategy, SessionMs: sessionMs, HeartMs: heartMs, Version: g.c.version}
 	var onStderr func(string)
 	if g.c.stderrParser != nil {
 		parse := g.c.stderrParser()

@@ -46,6 +46,8 @@ type memberArgs struct {
 	Strategy  string
 	SessionMs int
 	HeartMs   int
+	// Version is the protocol version sarama speaks ("" for 3.6.0).
+	Version string
 }
 
 var childRoles = map[string]func() error{
@@ -85,6 +87,13 @@ func saramaMember() error {
 	}
 	c := sarama.NewConfig()
 	c.Version = sarama.V3_6_0_0
+	if a.Version != "" {
+		v, err := sarama.ParseKafkaVersion(a.Version)
+		if err != nil {
+			return err
+		}
+		c.Version = v
+	}
 	c.ClientID = a.Name
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = false

@@ -18,25 +18,49 @@ import (
 
 func TestSarama(t *testing.T) {
 	t.Parallel()
-	runScenarios(t, txnClient{
-		name:     "sarama",
-		producer: saramaProducer,
-		read:     saramaRead,
-		// EndTxn v3 answers PRODUCER_FENCED; a Produce with the old
-		// epoch INVALID_PRODUCER_EPOCH.
+	runScenarios(t, saramaClient(sarama.V3_6_0_0))
+}
+
+// TestSaramaV2_1 speaks the transaction APIs at the versions of Kafka 2.1:
+// InitProducerId v1, AddPartitionsToTxn v1, AddOffsetsToTxn v1, EndTxn v1
+// (no PRODUCER_FENCED yet), TxnOffsetCommit v1 (no group metadata).
+func TestSaramaV2_1(t *testing.T) {
+	t.Parallel()
+	runScenarios(t, saramaClient(sarama.V2_1_0_0))
+}
+
+func saramaClient(v sarama.KafkaVersion) txnClient {
+	return txnClient{
+		name: "sarama " + v.String(),
+		producer: func(t *testing.T, addr, id string, timeout time.Duration) producer {
+			t.Helper()
+			p, err := sarama.NewAsyncProducer([]string{addr}, saramaProducerConfig(v, id, timeout))
+			if err != nil {
+				t.Fatalf("NewAsyncProducer %s: %v", id, err)
+			}
+			return saramaTxn{p}
+		},
+		read: func(t *testing.T, addr, topic string, partitions int32, committed bool, sentinel string) []rec {
+			return saramaRead(t, v, addr, topic, partitions, committed, sentinel)
+		},
+		// EndTxn v2+ answers PRODUCER_FENCED, v0-v1
+		// INVALID_PRODUCER_EPOCH, as does a Produce with the old epoch.
 		fenced: func(at string, err error) bool {
-			if at == "commit" {
+			if at == "commit" && v.IsAtLeast(sarama.V2_7_0_0) {
 				return errors.Is(err, sarama.ErrProducerFenced)
 			}
 			return errors.Is(err, sarama.ErrInvalidProducerEpoch)
 		},
-		pipeline: func(t *testing.T, a pipelineArgs) *exec.Cmd { return harness.ChildCommand(t, "sarama-pipeline", a) },
-	})
+		pipeline: func(t *testing.T, a pipelineArgs) *exec.Cmd {
+			a.Version = v.String()
+			return harness.ChildCommand(t, "sarama-pipeline", a)
+		},
+	}
 }
 
-func saramaConfig() *sarama.Config {
+func saramaConfig(v sarama.KafkaVersion) *sarama.Config {
 	c := sarama.NewConfig()
-	c.Version = sarama.V3_6_0_0
+	c.Version = v
 	c.ClientID = "potok-compat"
 	c.Metadata.Retry.Backoff = 100 * time.Millisecond
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
@@ -44,8 +68,8 @@ func saramaConfig() *sarama.Config {
 	return c
 }
 
-func saramaProducerConfig(id string, timeout time.Duration) *sarama.Config {
-	c := saramaConfig()
+func saramaProducerConfig(v sarama.KafkaVersion, id string, timeout time.Duration) *sarama.Config {
+	c := saramaConfig(v)
 	c.Producer.Idempotent = true
 	c.Producer.Transaction.ID = id
 	c.Producer.Transaction.Timeout = timeout
@@ -59,18 +83,9 @@ func saramaProducerConfig(id string, timeout time.Duration) *sarama.Config {
 	return c
 }
 
-type saramaTxn struct{ p sarama.AsyncProducer }
-
-// saramaProducer is a transactional AsyncProducer; NewAsyncProducer
+// saramaTxn is a transactional AsyncProducer; NewAsyncProducer
 // initialises its transactions.
-func saramaProducer(t *testing.T, addr, id string, timeout time.Duration) producer {
-	t.Helper()
-	p, err := sarama.NewAsyncProducer([]string{addr}, saramaProducerConfig(id, timeout))
-	if err != nil {
-		t.Fatalf("NewAsyncProducer %s: %v", id, err)
-	}
-	return saramaTxn{p}
-}
+type saramaTxn struct{ p sarama.AsyncProducer }
 
 func (s saramaTxn) begin() error { return s.p.BeginTxn() }
 
@@ -117,9 +132,9 @@ func (s saramaTxn) close()        { s.p.Close() }
 
 // saramaRead reads every partition with a partition consumer from the
 // oldest offset.
-func saramaRead(t *testing.T, addr, topic string, partitions int32, committed bool, sentinel string) []rec {
+func saramaRead(t *testing.T, v sarama.KafkaVersion, addr, topic string, partitions int32, committed bool, sentinel string) []rec {
 	t.Helper()
-	c := saramaConfig()
+	c := saramaConfig(v)
 	c.Consumer.IsolationLevel = sarama.ReadUncommitted
 	if committed {
 		c.Consumer.IsolationLevel = sarama.ReadCommitted
@@ -155,17 +170,21 @@ func saramaRead(t *testing.T, addr, topic string, partitions int32, committed bo
 // saramaPipeline is the pipeline process (pipelineArgs) with sarama: a
 // read_committed ConsumerGroup and a transactional AsyncProducer; the
 // consumed offsets go into the transaction with the group's generation and
-// member id (TxnOffsetCommit v3, KIP-447).
+// member id (TxnOffsetCommit v3, KIP-447, from Kafka 2.5's versions).
 func saramaPipeline() error {
 	var a pipelineArgs
 	if err := harness.ChildArgs(&a); err != nil {
 		return err
 	}
-	p, err := sarama.NewAsyncProducer([]string{a.Addr}, saramaProducerConfig(a.TxnID, time.Minute))
+	v, err := sarama.ParseKafkaVersion(a.Version)
+	if err != nil {
+		return err
+	}
+	p, err := sarama.NewAsyncProducer([]string{a.Addr}, saramaProducerConfig(v, a.TxnID, time.Minute))
 	if err != nil {
 		return fmt.Errorf("NewAsyncProducer: %w", err)
 	}
-	c := saramaConfig()
+	c := saramaConfig(v)
 	c.Consumer.IsolationLevel = sarama.ReadCommitted
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = false

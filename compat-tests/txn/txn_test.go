@@ -94,6 +94,7 @@ type pipelineArgs struct {
 	Addr, Group, In, Out, TxnID string
 	PauseAt                     int
 	SessionMs                   int
+	Version                     string // the protocol version (sarama)
 }
 
 func settings() map[string]string {
