@@ -14,9 +14,9 @@
 //   - kill: a member is SIGKILLed; it stays in the group until its session
 //     times out, then its partitions move and nothing is lost or processed
 //     twice;
-//   - restart: committed offsets survive a clean broker restart (with the
-//     member still running) and a SIGKILL of the broker, and a new member
-//     resumes from them.
+//   - restart: committed offsets survive a clean broker restart and a
+//     SIGKILL of the broker, with a member running through both and with
+//     the group empty, and a new member resumes from them.
 package groups
 
 import (
@@ -687,40 +687,31 @@ func kill(t *testing.T, c client) {
 }
 
 // restart: offsets committed before a clean broker restart and before a
-// broker SIGKILL are there afterwards, a running member carries on, and a
-// new member resumes where the group left off.
+// broker SIGKILL are there afterwards, running members carry on through
+// both, and a new member resumes where the group left off.
 func restart(t *testing.T, c client) {
 	g := newGroup(t, c, 3)
 	a := g.start("a")
 	g.waitStable()
 	g.produce(g.producer(), 30)
 	g.waitProcessed()
-	want := g.ends()
 
-	gen := g.l.generation(a.name)
-	g.b.Restart()
-	if got, err := g.committed(); err != nil || !maps.Equal(got, want) {
-		t.Fatalf("committed offsets after a restart: %v %v, want %v", got, err, want)
-	}
-	// The member is still running; it finds the coordinator again.
-	if c.generations {
-		harness.Eventually(t, 30*time.Second, func() error {
-			if n := g.l.generation(a.name); n <= gen {
-				return fmt.Errorf("the member is in generation %d, waiting for it to join the next one", n)
-			}
-			return nil
-		})
-		g.waitStable()
-	}
+	g.restartBroker("a restart", a, g.b.Restart)
+	g.produce(g.producer(), 30)
+	g.waitProcessed()
+	g.restartBroker("a SIGKILL", a, func() {
+		g.b.Kill()
+		g.b.Restart()
+	})
 	g.produce(g.producer(), 30)
 	g.waitProcessed()
 	g.stop(a)
-	want = g.ends()
 
+	want := g.ends()
 	g.b.Kill()
 	g.b.Restart()
 	if got, err := g.committed(); err != nil || !maps.Equal(got, want) {
-		t.Fatalf("committed offsets after a SIGKILL: %v %v, want %v", got, err, want)
+		t.Fatalf("committed offsets after a SIGKILL of an empty group: %v %v, want %v", got, err, want)
 	}
 	// A new member starts at the committed offsets, not at the beginning
 	// (its reset policy): nothing is processed twice.
@@ -730,6 +721,28 @@ func restart(t *testing.T, c client) {
 	g.waitProcessed()
 	g.stop(b)
 	g.l.check(t, g.ends(), g.producedCopy())
+}
+
+// restartBroker restarts the broker with restart while member m runs, and
+// checks that the committed offsets survived. A client that needs it gets
+// to join its next generation before records are produced again.
+func (g *group) restartBroker(what string, m *member, restart func()) {
+	g.t.Helper()
+	want := g.ends()
+	gen := g.l.generation(m.name)
+	restart()
+	if got, err := g.committed(); err != nil || !maps.Equal(got, want) {
+		g.t.Fatalf("committed offsets after %s: %v %v, want %v", what, got, err, want)
+	}
+	if g.c.generations {
+		harness.Eventually(g.t, 30*time.Second, func() error {
+			if n := g.l.generation(m.name); n <= gen {
+				return fmt.Errorf("the member is in generation %d, waiting for it to join the next one", n)
+			}
+			return nil
+		})
+		g.waitStable()
+	}
 }
 
 func runScenarios(t *testing.T, c client) {
