@@ -17,7 +17,7 @@ func child(role string) func(t *testing.T, a memberArgs) *exec.Cmd {
 
 func TestSarama(t *testing.T) {
 	t.Parallel()
-	runScenarios(t, client{name: "sarama", command: child("sarama"), strategy: "range", reportsAssignment: true})
+	runScenarios(t, client{name: "sarama", command: child("sarama"), strategy: "range", reportsAssignment: true, static: true})
 }
 
 // TestSaramaV2_1 speaks the group APIs at the versions of Kafka 2.1
@@ -35,12 +35,12 @@ func TestKafkaGo(t *testing.T) {
 
 func TestConfluentRange(t *testing.T) {
 	t.Parallel()
-	runScenarios(t, client{name: "confluent", command: child("confluent"), strategy: "range", reportsAssignment: true})
+	runScenarios(t, client{name: "confluent", command: child("confluent"), strategy: "range", reportsAssignment: true, static: true})
 }
 
 func TestConfluentCooperativeSticky(t *testing.T) {
 	t.Parallel()
-	runScenarios(t, client{name: "confluent", command: child("confluent"), strategy: "cooperative-sticky", reportsAssignment: true})
+	runScenarios(t, client{name: "confluent", command: child("confluent"), strategy: "cooperative-sticky", reportsAssignment: true, static: true})
 }
 
 func TestConfluentKIP848(t *testing.T) {

@@ -66,6 +66,8 @@ type client struct {
 	// !conf.run), while librdkafka has already stored its offset for the
 	// commit on close.
 	quiescent bool
+	// static says that members can be static (group.instance.id).
+	static bool
 	// generations says that members print "generation N" when they join
 	// one, and that a member running through a broker restart may only
 	// be given records once it joined the next generation (kafka-go, for
@@ -97,6 +99,7 @@ type ledger struct {
 	processed map[int32]map[int64][]string // partition → offset → members, in order
 	values    map[int32]map[int64]string   // partition → offset → value processed
 	count     map[string]int               // member → records processed
+	changes   map[string]int               // member → assignments it reported
 	gen       map[string]int               // member → the last generation it reported
 	owned     map[string][]int32           // member → its assignment as it last reported it
 	refused   map[int32]map[int64]bool     // partition → offsets whose commit failed
@@ -108,6 +111,7 @@ func newLedger() *ledger {
 		processed: map[int32]map[int64][]string{},
 		values:    map[int32]map[int64]string{},
 		count:     map[string]int{},
+		changes:   map[string]int{},
 		gen:       map[string]int{},
 		refused:   map[int32]map[int64]bool{},
 		owned:     map[string][]int32{},
@@ -133,6 +137,7 @@ func (l *ledger) line(member, line string) {
 			parts = append(parts, int32(p))
 		}
 		l.owned[member] = parts
+		l.changes[member]++
 		return
 	case "uncommitted":
 		var p int32
@@ -286,7 +291,14 @@ func newGroup(t *testing.T, c client, partitions int32) *group {
 // start starts a member called name.
 func (g *group) start(name string) *member {
 	g.t.Helper()
-	a := memberArgs{Addr: g.b.Addr(), Group: g.name, Topic: g.topic, Name: name, Strategy: g.c.strategy, SessionMs: sessionMs, HeartMs: heartMs, Version: g.c.version}
+	return g.startStatic(name, "")
+}
+
+// startStatic starts a member called name, static if instance is not "".
+func (g *group) startStatic(name, instance string) *member {
+	g.t.Helper()
+	a := memberArgs{Addr: g.b.Addr(), Group: g.name, Topic: g.topic, Name: name, Strategy: g.c.strategy, SessionMs: sessionMs, HeartMs: heartMs,
+		Version: g.c.version, InstanceID: instance}
 	var onStderr func(string)
 	if g.c.stderrParser != nil {
 		parse := g.c.stderrParser()
@@ -745,8 +757,51 @@ func (g *group) restartBroker(what string, m *member, restart func()) {
 	}
 }
 
+// static: static members (KIP-345). One is SIGKILLed and comes back with
+// the same instance id within its session timeout: it takes its place
+// again without a rebalance, so the other member's assignment does not
+// change. Killed again and not restarted, it is evicted when its session
+// times out.
+func static(t *testing.T, c client) {
+	g := newGroup(t, c, 4)
+	p := g.producer()
+	a, b := g.startStatic("a", "instance-a"), g.startStatic("b", "instance-b")
+	g.waitStable()
+	g.produce(p, 40)
+	g.waitProcessed()
+	g.l.mu.Lock()
+	changes, owned := g.l.changes["a"], g.l.owned["a"]
+	g.l.mu.Unlock()
+
+	g.kill(b)
+	b = g.startStatic("b", "instance-b")
+	g.waitStable()
+	g.produce(p, 40)
+	g.waitProcessed()
+	g.l.mu.Lock()
+	if g.l.changes["a"] != changes || !slices.Equal(g.l.owned["a"], owned) {
+		t.Errorf("the other member's assignment changed from %v to %v (%d new assignments) when the static member came back",
+			owned, g.l.owned["a"], g.l.changes["a"]-changes)
+	}
+	g.l.mu.Unlock()
+
+	killed := time.Now()
+	g.kill(b)
+	g.waitStable()
+	if evicted := time.Since(killed); evicted < time.Duration(sessionMs-heartMs-200)*time.Millisecond {
+		t.Errorf("the static member was evicted %v after the kill, before its session timeout (%dms)", evicted, sessionMs)
+	}
+	g.produce(p, 40)
+	g.waitProcessed()
+	g.stop(a)
+	g.l.check(t, g.ends(), g.producedCopy())
+}
+
 func runScenarios(t *testing.T, c client) {
 	t.Run("churn", func(t *testing.T) { churn(t, c) })
 	t.Run("kill", func(t *testing.T) { kill(t, c) })
 	t.Run("restart", func(t *testing.T) { restart(t, c) })
+	if c.static {
+		t.Run("static", func(t *testing.T) { static(t, c) })
+	}
 }

@@ -34,18 +34,22 @@ func kcatPath(t *testing.T) string {
 // 100ms here, and on revocation and close) what it has printed; -u keeps
 // its output unbuffered, so nothing printed is lost to a SIGKILL.
 func kcatMember(t *testing.T, a memberArgs) *exec.Cmd {
+	var static []string
+	if a.InstanceID != "" {
+		static = []string{"-X", "group.instance.id=" + a.InstanceID}
+	}
 	// -E: a broker restart is no reason to exit.
-	return exec.Command(kcatPath(t), "-b", a.Addr, "-G", a.Group, a.Topic, "-u", "-E",
+	return exec.Command(kcatPath(t), append([]string{"-b", a.Addr, "-G", a.Group, a.Topic, "-u", "-E",
 		"-f", "record %p %o %s\n",
-		"-X", "client.id="+a.Name,
+		"-X", "client.id=" + a.Name,
 		// Not -o beginning: in -G mode kcat applies -o to every assigned
 		// partition, ignoring the committed offsets.
 		"-X", "auto.offset.reset=earliest",
-		"-X", "partition.assignment.strategy="+a.Strategy,
-		"-X", "session.timeout.ms="+strconv.Itoa(a.SessionMs),
-		"-X", "heartbeat.interval.ms="+strconv.Itoa(a.HeartMs),
+		"-X", "partition.assignment.strategy=" + a.Strategy,
+		"-X", "session.timeout.ms=" + strconv.Itoa(a.SessionMs),
+		"-X", "heartbeat.interval.ms=" + strconv.Itoa(a.HeartMs),
 		"-X", "fetch.wait.max.ms=100",
-		"-X", "auto.commit.interval.ms=100")
+		"-X", "auto.commit.interval.ms=100"}, static...)...)
 }
 
 func kcatAssignment() func(string) string {
@@ -75,7 +79,7 @@ func kcatAssignment() func(string) string {
 
 func TestKcat(t *testing.T) {
 	t.Parallel()
-	runScenarios(t, client{name: "kcat", strategy: "range", reportsAssignment: true, quiescent: true, command: kcatMember, stderrParser: kcatAssignment})
+	runScenarios(t, client{name: "kcat", strategy: "range", reportsAssignment: true, quiescent: true, static: true, command: kcatMember, stderrParser: kcatAssignment})
 }
 
 // TestKcatGroupOutput checks what kcat -G -e (exit once every assigned

@@ -48,6 +48,8 @@ type memberArgs struct {
 	HeartMs   int
 	// Version is the protocol version sarama speaks ("" for 3.6.0).
 	Version string
+	// InstanceID makes the member static (KIP-345).
+	InstanceID string
 }
 
 var childRoles = map[string]func() error{
@@ -102,6 +104,7 @@ func saramaMember() error {
 	c.Consumer.Group.Rebalance.Timeout = 5 * time.Second
 	c.Consumer.Group.Rebalance.Retry.Backoff = 100 * time.Millisecond
 	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+	c.Consumer.Group.InstanceId = a.InstanceID
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
 	c.Consumer.Retry.Backoff = 100 * time.Millisecond
 	c.Consumer.Return.Errors = true
@@ -248,6 +251,9 @@ func confluentMember() error {
 		"auto.offset.reset":  "earliest",
 		"enable.auto.commit": false,
 		"fetch.wait.max.ms":  100,
+	}
+	if a.InstanceID != "" {
+		cfg["group.instance.id"] = a.InstanceID
 	}
 	if a.Strategy == "consumer" {
 		cfg["group.protocol"] = "consumer"
