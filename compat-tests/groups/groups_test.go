@@ -76,17 +76,21 @@ type client struct {
 }
 
 // Session timeouts and heartbeats: short, so that eviction is quick. The
-// KIP-848 ones are broker settings.
+// KIP-848 ones are broker settings. Members that must outlive a broker
+// restart get longer sessions (restartSessionMs): a client that cannot
+// reach the coordinator for a session timeout loses its membership, and
+// with it the commits of records it processed meanwhile.
 const (
-	sessionMs = 3000
-	heartMs   = 100
+	sessionMs        = 3000
+	restartSessionMs = 10000
+	heartMs          = 100
 )
 
-func brokerSettings() map[string]string {
+func brokerSettings(session int) map[string]string {
 	return map[string]string{
 		"group.initial.rebalance.delay.ms":     "0",
 		"group.min.session.timeout.ms":         "500",
-		"group.consumer.session.timeout.ms":    strconv.Itoa(sessionMs),
+		"group.consumer.session.timeout.ms":    strconv.Itoa(session),
 		"group.consumer.heartbeat.interval.ms": strconv.Itoa(heartMs),
 		"offsets.topic.num.partitions":         "4",
 	}
@@ -272,6 +276,7 @@ type group struct {
 	name       string
 	topic      string
 	partitions int32
+	sessionMs  int
 	l          *ledger
 
 	mu       sync.Mutex
@@ -280,9 +285,9 @@ type group struct {
 	members  []*member          // guarded by mu: live members
 }
 
-func newGroup(t *testing.T, c client, partitions int32) *group {
-	b := harness.Start(t, harness.Options{Settings: brokerSettings()})
-	g := &group{t: t, c: c, b: b, name: harness.Topic(t, "group"), topic: harness.Topic(t, ""), partitions: partitions,
+func newGroup(t *testing.T, c client, partitions int32, session int) *group {
+	b := harness.Start(t, harness.Options{Settings: brokerSettings(session)})
+	g := &group{t: t, c: c, b: b, name: harness.Topic(t, "group"), topic: harness.Topic(t, ""), partitions: partitions, sessionMs: session,
 		l: newLedger(), produced: map[int32][]string{}}
 	harness.CreateTopic(t, b.Addr(), g.topic, partitions, nil)
 	return g
@@ -297,7 +302,7 @@ func (g *group) start(name string) *member {
 // startStatic starts a member called name, static if instance is not "".
 func (g *group) startStatic(name, instance string) *member {
 	g.t.Helper()
-	a := memberArgs{Addr: g.b.Addr(), Group: g.name, Topic: g.topic, Name: name, Strategy: g.c.strategy, SessionMs: sessionMs, HeartMs: heartMs,
+	a := memberArgs{Addr: g.b.Addr(), Group: g.name, Topic: g.topic, Name: name, Strategy: g.c.strategy, SessionMs: g.sessionMs, HeartMs: heartMs,
 		Version: g.c.version, InstanceID: instance}
 	var onStderr func(string)
 	if g.c.stderrParser != nil {
@@ -656,7 +661,7 @@ func (g *group) change(stopProducing *func(), f func()) {
 
 // churn: one member, then three, then two; records are produced all along.
 func churn(t *testing.T, c client) {
-	g := newGroup(t, c, 6)
+	g := newGroup(t, c, 6, sessionMs)
 	stopProducing := g.background()
 	var a, b, m3 *member
 	g.change(&stopProducing, func() { a = g.start("a") })
@@ -673,7 +678,7 @@ func churn(t *testing.T, c client) {
 // in the group until its session times out; then the other takes its
 // partitions and processes what follows.
 func kill(t *testing.T, c client) {
-	g := newGroup(t, c, 4)
+	g := newGroup(t, c, 4, sessionMs)
 	p := g.producer()
 	a, b := g.start("a"), g.start("b")
 	g.waitStable()
@@ -702,7 +707,7 @@ func kill(t *testing.T, c client) {
 // broker SIGKILL are there afterwards, running members carry on through
 // both, and a new member resumes where the group left off.
 func restart(t *testing.T, c client) {
-	g := newGroup(t, c, 3)
+	g := newGroup(t, c, 3, restartSessionMs)
 	a := g.start("a")
 	g.waitStable()
 	g.produce(g.producer(), 30)
@@ -763,7 +768,7 @@ func (g *group) restartBroker(what string, m *member, restart func()) {
 // change. Killed again and not restarted, it is evicted when its session
 // times out.
 func static(t *testing.T, c client) {
-	g := newGroup(t, c, 4)
+	g := newGroup(t, c, 4, sessionMs)
 	p := g.producer()
 	a, b := g.startStatic("a", "instance-a"), g.startStatic("b", "instance-b")
 	g.waitStable()

@@ -89,7 +89,7 @@ func TestKcat(t *testing.T) {
 // group's committed offsets follow each run.
 func TestKcatGroupOutput(t *testing.T) {
 	t.Parallel()
-	b := harness.Start(t, harness.Options{Settings: brokerSettings()})
+	b := harness.Start(t, harness.Options{Settings: brokerSettings(sessionMs)})
 	topic, group := harness.Topic(t, ""), harness.Topic(t, "group")
 	harness.CreateTopic(t, b.Addr(), topic, 1, nil)
 	cl := harness.Client(t, b.Addr(), kgo.DefaultProduceTopic(topic))
