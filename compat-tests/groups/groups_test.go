@@ -75,13 +75,16 @@ type client struct {
 	generations bool
 }
 
-// Session timeouts and heartbeats: short, so that eviction is quick. The
-// KIP-848 ones are broker settings. Members that must outlive a broker
-// restart get longer sessions (restartSessionMs): a client that cannot
-// reach the coordinator for a session timeout loses its membership, and
-// with it the commits of records it processed meanwhile.
+// Session timeouts and heartbeats: short where a scenario waits for an
+// eviction (sessionMs). The KIP-848 ones are broker settings. Elsewhere
+// sessions are longer: a member that does not rejoin within its session
+// after a rebalance began (sarama only rejoins once its handlers have
+// returned) or cannot reach the coordinator for that long (a broker
+// restart) loses its membership, and with it the commits of records it
+// processed meanwhile, which happened on a loaded machine with 3s.
 const (
 	sessionMs        = 3000
+	churnSessionMs   = 6000
 	restartSessionMs = 10000
 	heartMs          = 100
 )
@@ -661,7 +664,7 @@ func (g *group) change(stopProducing *func(), f func()) {
 
 // churn: one member, then three, then two; records are produced all along.
 func churn(t *testing.T, c client) {
-	g := newGroup(t, c, 6, sessionMs)
+	g := newGroup(t, c, 6, churnSessionMs)
 	stopProducing := g.background()
 	var a, b, m3 *member
 	g.change(&stopProducing, func() { a = g.start("a") })
