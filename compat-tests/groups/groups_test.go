@@ -694,9 +694,12 @@ func kill(t *testing.T, c client) {
 	// evicted by its session, never because its connection closed.
 	g.waitStable()
 	evicted := time.Since(killed)
-	// b's last heartbeat was at most a heartbeat interval before the kill.
-	if min := time.Duration(sessionMs-heartMs-200) * time.Millisecond; evicted < min {
-		t.Errorf("the killed member was evicted %v after the kill, before its session timeout (%dms)", evicted, sessionMs)
+	// b's session was last renewed before the kill: by its last
+	// heartbeat, normally within a heartbeat interval, but on a loaded
+	// machine possibly much earlier. Half the session tells an eviction
+	// by session from one on the connection's close.
+	if evicted < sessionMs*time.Millisecond/2 {
+		t.Errorf("the killed member was evicted %v after the kill, long before its session timeout (%dms)", evicted, sessionMs)
 	}
 	t.Logf("the killed member was evicted and its partitions moved %v after the kill", evicted.Round(time.Millisecond))
 
@@ -796,8 +799,8 @@ func static(t *testing.T, c client) {
 	killed := time.Now()
 	g.kill(b)
 	g.waitStable()
-	if evicted := time.Since(killed); evicted < time.Duration(sessionMs-heartMs-200)*time.Millisecond {
-		t.Errorf("the static member was evicted %v after the kill, before its session timeout (%dms)", evicted, sessionMs)
+	if evicted := time.Since(killed); evicted < sessionMs*time.Millisecond/2 {
+		t.Errorf("the static member was evicted %v after the kill, long before its session timeout (%dms)", evicted, sessionMs)
 	}
 	g.produce(p, 40)
 	g.waitProcessed()
