@@ -165,7 +165,8 @@ async function pipeline() {
     Promise.all([consumer.disconnect(), producer.disconnect()]).then(() => process.exit(0), () => process.exit(1));
   });
   consumer.on(consumer.events.CRASH, (e) => {
-    process.stderr.write('crash (restart: ' + e.payload.restart + '): ' + (e.payload.error && e.payload.error.stack) + '\n');
+    process.stderr.write((e.payload.error && e.payload.error.stack) + '\n');
+    process.stderr.write('consumer crashed (restart: ' + e.payload.restart + '): ' + JSON.stringify(describeError(e.payload.error || {})) + '\n');
     if (!e.payload.restart) {
       process.exit(1);
     }
@@ -199,7 +200,8 @@ async function pipeline() {
           }
           await txn.commit();
         } catch (e) {
-          process.stderr.write('transaction failed: ' + (e && e.stack ? e.stack : e) + '\n');
+          process.stderr.write((e && e.stack ? e.stack : e) + '\n');
+          process.stderr.write('transaction failed: ' + JSON.stringify(describeError(e)) + '\n');
           process.exit(1);
         }
         resolveOffset(last);
@@ -212,5 +214,6 @@ async function pipeline() {
 
 (mode === 'driver' ? driver() : pipeline()).catch((e) => {
   process.stderr.write((e && e.stack ? e.stack : String(e)) + '\n');
+  process.stderr.write('failed: ' + JSON.stringify(describeError(e)) + '\n');
   process.exit(1);
 });

@@ -17,7 +17,11 @@ import (
 
 func TestConfluent(t *testing.T) {
 	t.Parallel()
-	runScenarios(t, txnClient{
+	runScenarios(t, confluentClient())
+}
+
+func confluentClient() txnClient {
+	return txnClient{
 		name:     "confluent",
 		producer: confluentProducer,
 		read:     confluentRead,
@@ -35,7 +39,7 @@ func TestConfluent(t *testing.T) {
 			return kerr.Code() == kafka.ErrInvalidProducerEpoch
 		},
 		pipeline: func(t *testing.T, a pipelineArgs) *exec.Cmd { return harness.ChildCommand(t, "confluent-pipeline", a) },
-	})
+	}
 }
 
 type confluentTxn struct{ p *kafka.Producer }

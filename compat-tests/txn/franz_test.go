@@ -19,12 +19,17 @@ import (
 // processes.
 func TestFranzPipeline(t *testing.T) {
 	t.Parallel()
-	c := txnClient{
+	c := franzClient()
+	t.Run("pipeline", func(t *testing.T) { pipeline(t, c) })
+	t.Run("pipeline-broker-kill", func(t *testing.T) { pipelineBrokerKill(t, c) })
+}
+
+// franzClient has only a pipeline.
+func franzClient() txnClient {
+	return txnClient{
 		name:     "franz-go",
 		pipeline: func(t *testing.T, a pipelineArgs) *exec.Cmd { return harness.ChildCommand(t, "franz-pipeline", a) },
 	}
-	t.Run("pipeline", func(t *testing.T) { pipeline(t, c) })
-	t.Run("pipeline-broker-kill", func(t *testing.T) { pipelineBrokerKill(t, c) })
 }
 
 // franzPipeline is the pipeline process (pipelineArgs) with franz-go's

@@ -16,7 +16,11 @@ import (
 
 func TestKafkajs(t *testing.T) {
 	t.Parallel()
-	runScenarios(t, txnClient{
+	runScenarios(t, kafkajsClient())
+}
+
+func kafkajsClient() txnClient {
+	return txnClient{
 		name:     "kafkajs",
 		producer: kafkajsProducer,
 		read: func(t *testing.T, addr, topic string, partitions int32, committed bool, sentinel string) []rec {
@@ -36,7 +40,7 @@ func TestKafkajs(t *testing.T) {
 			return ok && e.Type != nil && *e.Type == "INVALID_PRODUCER_EPOCH"
 		},
 		pipeline: func(t *testing.T, a pipelineArgs) *exec.Cmd { return kafkajsCommand(t, "pipeline", a) },
-	})
+	}
 }
 
 // jsDir is compat-tests/js, where npm ci installs kafkajs.

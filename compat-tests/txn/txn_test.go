@@ -546,7 +546,7 @@ func pipelineOutput(t *testing.T, b *harness.Broker, a pipelineArgs, n int, aliv
 	t.Helper()
 	adm := harness.Admin(t, b.Addr())
 	var got []rec
-	harness.Eventually(t, 90*time.Second, func() error {
+	harness.Eventually(t, time.Duration(90+n/200)*time.Second, func() error {
 		if err := alive(); err != nil {
 			t.Fatal(err)
 		}
@@ -566,7 +566,7 @@ func pipelineOutput(t *testing.T, b *harness.Broker, a pipelineArgs, n int, aliv
 			return err
 		}
 		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(2+n/5000)*time.Second)
 		defer cancel()
 		for len(got) < n && ctx.Err() == nil {
 			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
