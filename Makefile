@@ -6,7 +6,7 @@ GO       ?= go
 BIN      ?= bin/potok
 FUZZTIME ?= 60s
 
-.PHONY: all build run test unit testrace lint fuzz bench compat compat-full deps clean readme
+.PHONY: all build run test unit testrace lint fuzz bench compat compat-crash compat-full deps clean readme
 
 all: build
 
@@ -60,6 +60,12 @@ deps:
 # confluent-kafka-go (librdkafka), kcat and kafkajs.
 compat: deps build
 	cd compat-tests && POTOK_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 2 -timeout 15m ./...
+
+# The long variant of compat-tests/txn's crash loop (a few minutes): every
+# transactional client's consume-transform-produce pipeline through 30000
+# records and 20 SIGKILLs of itself and of the broker, exactly once.
+compat-crash: deps build
+	cd compat-tests && POTOK_BIN=$(CURDIR)/$(BIN) POTOK_COMPAT_LONG=1 $(GO) test -count=1 -timeout 30m -run 'TestPipelineCrashLoop' -v ./txn
 
 # franz-go's own kgo test suite against a running potok (long: each test
 # that waits for groups or transactions, not served yet, runs into its

@@ -5,9 +5,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/potok-io/potok/records"
 )
@@ -340,5 +342,47 @@ func TestCrashMemFS(t *testing.T) {
 		if b[0] != int64(2*i) {
 			t.Fatalf("batch %d at %d", i, b[0])
 		}
+	}
+}
+
+// slowOpenFS delays opening files whose name ends in suffix, as a slow disk
+// would.
+type slowOpenFS struct {
+	FS
+	suffix string
+	delay  time.Duration
+}
+
+func (s slowOpenFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	if strings.HasSuffix(name, s.suffix) {
+		time.Sleep(s.delay)
+	}
+	return s.FS.OpenFile(name, flag, perm)
+}
+
+// Loading the logs of a data directory takes long enough on a slow disk for
+// the flusher, which Open starts first, to list the logs (every 250ms)
+// while they are added: the manager's map must be guarded then too (the
+// race detector caught it when potok restarted over a few hundred
+// partitions).
+func TestOpenWhileFlusherLists(t *testing.T) {
+	dirs := tempDirs(t, 1)
+	c := newClock()
+	m := openTest(t, OSFS(), dirs, c.Now)
+	const n = 4
+	for i := int32(0); i < n; i++ {
+		l, err := m.Create(TopicPartition{"slow", i}, testID, testConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, l, buildBatch(t, plain(1, 1)), AppendOptions{})
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m = openTest(t, slowOpenFS{FS: OSFS(), suffix: ".log", delay: 100 * time.Millisecond}, dirs, c.Now)
+	defer m.Close()
+	if got := len(m.Logs()); got != n {
+		t.Fatalf("%d logs loaded, want %d", got, n)
 	}
 }

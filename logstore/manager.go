@@ -147,14 +147,21 @@ func (m *Manager) loadDir(dir string) error {
 		if !ok {
 			continue
 		}
-		if _, dup := m.logs[tp]; dup {
+		// The flusher already runs and lists the logs (queueTimedFlushes),
+		// so the map is only touched under mu, also while loading.
+		m.mu.Lock()
+		_, dup := m.logs[tp]
+		m.mu.Unlock()
+		if dup {
 			return fmt.Errorf("logstore: partition %s found in two data directories", tp)
 		}
 		l, err := m.openLog(dir, tp, &ck, clean)
 		if err != nil {
 			return err
 		}
+		m.mu.Lock()
 		m.logs[tp] = l
+		m.mu.Unlock()
 	}
 	if clean {
 		// From here on a crash must recover again.
