@@ -21,16 +21,29 @@ var ErrTooLarge = errors.New("records: decompressed size over limit")
 // ErrBadCompression means the compressed bytes do not decode with their codec.
 var ErrBadCompression = errors.New("records: cannot decompress")
 
-// maxZstdMemory bounds what the shared zstd decoder will ever allocate for one
-// frame, whatever the frame header claims. Callers apply their own, usually
-// smaller, limit on top.
-const maxZstdMemory = 1 << 30
+// maxZstdWindow is the largest window a zstd frame may ask for: zstd's own
+// default decoder limit (ZSTD_WINDOWLOG_LIMIT_DEFAULT, 2^27), which is what
+// the Java clients' zstd-jni accepts too. The window is history the decoder
+// must keep, allocated as it fills.
+const maxZstdWindow = 1 << 27
 
 var (
-	zstdDec, _ = zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(0),
-		zstd.WithDecoderMaxMemory(maxZstdMemory),
-		zstd.WithDecoderLowmem(false))
+	// zstdDecoders are streaming decoders that decode in the caller's
+	// goroutine (concurrency 1 starts none), so their output can be cut
+	// off at the caller's limit as it is produced. DecodeAll cannot do
+	// that: for a frame without a content size it grows its output to
+	// the decoder's memory limit before reporting the excess, so a 32 KiB
+	// bomb cost gigabytes of allocation.
+	zstdDecoders = sync.Pool{New: func() any {
+		d, err := zstd.NewReader(nil,
+			zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxWindow(maxZstdWindow),
+			zstd.WithDecoderLowmem(false))
+		if err != nil {
+			panic("BUG: records: zstd decoder options: " + err.Error())
+		}
+		return d
+	}}
 	zstdEnc, _ = zstd.NewWriter(nil,
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderLevel(zstd.SpeedFastest),
@@ -91,17 +104,21 @@ func Decompress(codec Codec, src, dst []byte, limit int) ([]byte, error) {
 		if err := h.Decode(src); err == nil && h.HasFCS && h.FrameContentSize > uint64(limit) {
 			return nil, ErrTooLarge
 		}
-		out, err := zstdDec.DecodeAll(src, dst)
-		if err != nil {
-			if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
-				return nil, ErrTooLarge
-			}
+		d := zstdDecoders.Get().(*zstd.Decoder)
+		defer func() {
+			d.Reset(nil) // drop the reference to src
+			zstdDecoders.Put(d)
+		}()
+		// A bytes.Reader, not a bytes.Buffer: the decoder would decode a
+		// Buffer whole with DecodeAll.
+		if err := d.Reset(bytes.NewReader(src)); err != nil {
 			return nil, fmt.Errorf("%w: zstd: %v", ErrBadCompression, err)
 		}
-		if len(out) > limit {
+		out, err := readLimited(d, dst, limit)
+		if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
 			return nil, ErrTooLarge
 		}
-		return out, nil
+		return out, err
 	}
 	return nil, fmt.Errorf("%w: unknown codec %d", ErrBadCompression, codec)
 }
@@ -110,7 +127,7 @@ func readLimited(r io.Reader, dst []byte, limit int) ([]byte, error) {
 	buf := bytes.NewBuffer(dst)
 	n, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadCompression, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadCompression, err)
 	}
 	if n > int64(limit) {
 		return nil, ErrTooLarge
