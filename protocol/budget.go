@@ -65,3 +65,38 @@ func (b *byteBudget) held() int64 {
 	defer b.mu.Unlock()
 	return b.used
 }
+
+// adjust changes a charge of held bytes to want bytes. Shrinking never
+// waits. Growing takes the extra at once if it fits (or if nothing else is
+// charged); otherwise it gives back what it holds and waits for the whole
+// amount, so that readers never hold part of the budget while waiting for
+// more (two such readers could wait for each other forever).
+func (b *byteBudget) adjust(held, want int64) error {
+	if b.limit <= 0 || want == held {
+		return nil
+	}
+	if want < held {
+		b.release(held - want)
+		return nil
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return errStopped
+	}
+	if b.used == held || b.used+want-held <= b.limit {
+		b.used += want - held
+		b.mu.Unlock()
+		return nil
+	}
+	b.mu.Unlock()
+	b.release(held)
+	return b.acquire(want)
+}
+
+// fits reports whether a charge of n could ever be granted: a single
+// request may exceed the budget only by its own frame (a frame up to
+// socket.request.max.bytes is always served, even under a smaller budget).
+func (b *byteBudget) fits(n, frame int64) bool {
+	return b.limit <= 0 || n <= max(b.limit, frame)
+}

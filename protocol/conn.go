@@ -98,22 +98,10 @@ func (c *conn) readLoop() error {
 		if n < minFrame || n > int64(s.cfg.MaxRequestBytes) {
 			return fmt.Errorf("%w: frame of %d bytes (limit %d)", errMalformed, n, s.cfg.MaxRequestBytes)
 		}
-		if err := s.mem.acquire(n); err != nil {
-			return nil // shutting down
-		}
-		frame := getBuf(int(n))
-		if _, err := io.ReadFull(c.br, frame); err != nil {
-			s.mem.release(n)
-			putBuf(frame)
+		req, err := c.readRequest(n) // read.go: limits and memory charge
+		if req == nil || err != nil {
 			return err
 		}
-		req, err := c.decode(frame)
-		if err != nil {
-			s.mem.release(n)
-			putBuf(frame)
-			return err
-		}
-		req.mem = n
 		if err := c.dispatch(req); err != nil {
 			return err
 		}

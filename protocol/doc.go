@@ -13,9 +13,11 @@
 //	writer: wait for the oldest slot's response ─▶ header + body ─▶ writev
 //
 // The frame size is checked against socket.request.max.bytes before anything
-// is allocated, and the bytes of every request in flight count against
-// queued.max.request.bytes: when that budget is spent, readers stop reading
-// (TCP pushes back on the client) instead of failing.
+// is allocated (8 MiB for APIs other than Produce), and the memory of every
+// request in flight counts against queued.max.request.bytes: when that
+// budget is spent, readers stop reading (TCP pushes back on the client)
+// instead of failing. A request is charged for what it decodes to, not for
+// its bytes: kmsg can turn one byte into 96 (cost.go).
 //
 // # Order
 //
