@@ -17,7 +17,9 @@ const bombSize = 128 << 20
 
 // bomb compresses bombSize zero bytes with a streaming writer, so the
 // output carries no content size a decoder could check up front.
-func bomb(t testing.TB, codec Codec) []byte {
+func bomb(t testing.TB, codec Codec) []byte { return bombOf(t, codec, bombSize) }
+
+func bombOf(t testing.TB, codec Codec, size int) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	var w io.WriteCloser
@@ -35,13 +37,13 @@ func bomb(t testing.TB, codec Codec) []byte {
 	case CodecSnappy:
 		// A raw snappy block declares its length; the check before
 		// allocating is what is tested.
-		out, _ := Compress(CodecSnappy, make([]byte, bombSize), nil)
+		out, _ := Compress(CodecSnappy, make([]byte, size), nil)
 		return out
 	default:
 		t.Fatalf("no bomb for %v", codec)
 	}
 	zero := make([]byte, 1<<20)
-	for n := 0; n < bombSize; n += len(zero) {
+	for n := 0; n < size; n += len(zero) {
 		if _, err := w.Write(zero); err != nil {
 			t.Fatal(err)
 		}

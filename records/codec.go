@@ -23,22 +23,22 @@ var ErrBadCompression = errors.New("records: cannot decompress")
 
 // maxZstdWindow is the largest window a zstd frame may ask for: zstd's own
 // default decoder limit (ZSTD_WINDOWLOG_LIMIT_DEFAULT, 2^27), which is what
-// the Java clients' zstd-jni accepts too. The window is history the decoder
-// must keep, allocated as it fills.
+// the Java clients' zstd-jni accepts too. A frame's window may not exceed
+// the caller's limit either.
 const maxZstdWindow = 1 << 27
 
 var (
-	// zstdDecoders are streaming decoders that decode in the caller's
-	// goroutine (concurrency 1 starts none), so their output can be cut
-	// off at the caller's limit as it is produced. DecodeAll cannot do
-	// that: for a frame without a content size it grows its output to
-	// the decoder's memory limit before reporting the excess, so a 32 KiB
-	// bomb cost gigabytes of allocation.
+	// zstdDecoders decode one call at a time each (concurrency 1), so
+	// each call can set its own output limit. DecodeAll is used, not a
+	// stream: a streaming decoder allocates the window a frame declares
+	// up front (10 bytes could cost 128 MiB), while DecodeAll decodes
+	// into dst and checks the limit after every block. Without a limit
+	// of its own per call, it grew a bomb's output to the decoder's 1 GiB
+	// memory limit before reporting the excess (6 GiB allocated).
 	zstdDecoders = sync.Pool{New: func() any {
 		d, err := zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderMaxWindow(maxZstdWindow),
-			zstd.WithDecoderLowmem(false))
+			zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			panic("BUG: records: zstd decoder options: " + err.Error())
 		}
@@ -105,20 +105,21 @@ func Decompress(codec Codec, src, dst []byte, limit int) ([]byte, error) {
 			return nil, ErrTooLarge
 		}
 		d := zstdDecoders.Get().(*zstd.Decoder)
-		defer func() {
-			d.Reset(nil) // drop the reference to src
-			zstdDecoders.Put(d)
-		}()
-		// A bytes.Reader, not a bytes.Buffer: the decoder would decode a
-		// Buffer whole with DecodeAll.
-		if err := d.Reset(bytes.NewReader(src)); err != nil {
+		defer zstdDecoders.Put(d)
+		if err := d.ResetWithOptions(nil, zstd.WithDecoderMaxMemory(uint64(max(limit, 1)))); err != nil {
 			return nil, fmt.Errorf("%w: zstd: %v", ErrBadCompression, err)
 		}
-		out, err := readLimited(d, dst, limit)
-		if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		out, err := d.DecodeAll(src, dst)
+		if err != nil {
+			if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
+				return nil, ErrTooLarge
+			}
+			return nil, fmt.Errorf("%w: zstd: %v", ErrBadCompression, err)
+		}
+		if len(out) > limit {
 			return nil, ErrTooLarge
 		}
-		return out, err
+		return out, nil
 	}
 	return nil, fmt.Errorf("%w: unknown codec %d", ErrBadCompression, codec)
 }
