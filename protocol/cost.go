@@ -52,6 +52,11 @@ var (
 	producePartCost  = int64(unsafe.Sizeof(kmsg.ProduceRequestTopicPartition{})+unsafe.Sizeof(kmsg.ProduceResponseTopicPartition{})) + 64
 )
 
+// requestOverhead is what every request holds besides its frame and its
+// elements: the decoded message, the Request, its channel, the response
+// header.
+const requestOverhead = 1 << 10
+
 // tagCost is what one unknown tagged field costs once decoded: kmsg keeps
 // unknown tags in a map per struct (measured: about 340 bytes for the first
 // tag of a struct).
@@ -79,7 +84,7 @@ func decodeCost(key int16, n int64) int64 {
 // decoding will then fail without allocating much.
 func produceCost(version int16, body []byte, n int64) (int64, bool) {
 	topics, parts, tags, ok := produceShape(version, body)
-	return n + topics*produceTopicCost + parts*producePartCost + tags*tagCost, ok
+	return n + requestOverhead + topics*produceTopicCost + parts*producePartCost + tags*tagCost, ok
 }
 
 // produceShape walks a Produce body (after the request header) the way kmsg

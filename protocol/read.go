@@ -59,7 +59,7 @@ func (c *conn) readRequest(n int64) (*Request, error) {
 	if key != produceKey && req.Msg != nil {
 		// The worst case was charged for decoding; keep what the
 		// decoded request really holds.
-		held := n + decodedSize(req.Msg)
+		held := n + requestOverhead + decodedSize(req.Msg)
 		s.mem.adjust(cost, min(held, cost)) // shrinking never fails
 		cost = min(held, cost)
 	}
