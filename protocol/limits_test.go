@@ -3,6 +3,7 @@ package protocol
 import (
 	"context"
 	"encoding/binary"
+	"net"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -327,5 +328,94 @@ func TestFrameLimitsChecked(t *testing.T) {
 	b := binary.BigEndian.AppendUint16(nil, 0)
 	if _, _, _, ok := produceShape(3, b); ok {
 		t.Fatal("a 2 byte produce body has a shape")
+	}
+}
+
+// bigHandler answers every Metadata request with a fresh response of
+// partitions partitions (about 190 heap bytes and 30 wire bytes each).
+type bigHandler struct {
+	partitions int
+	served     atomic.Int64
+}
+
+func (h *bigHandler) Versions(key int16) (int16, int16, bool) { return (&echoHandler{}).Versions(key) }
+func (h *bigHandler) Serve(r *Request) {
+	resp, ok := r.Msg.ResponseKind().(*kmsg.MetadataResponse)
+	if !ok {
+		r.Respond(r.Msg.ResponseKind())
+		return
+	}
+	h.served.Add(1)
+	{
+		t := kmsg.NewMetadataResponseTopic()
+		name := "topic"
+		t.Topic = &name
+		for i := range h.partitions {
+			p := kmsg.NewMetadataResponseTopicPartition()
+			p.Partition = int32(i)
+			p.Replicas, p.ISR = []int32{1, 2, 3}, []int32{1, 2, 3}
+			t.Partitions = append(t.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	r.Respond(resp)
+}
+
+// TestSlowReaderHoldsOneResponse: a client that sends requests and never
+// reads the responses holds one response in the broker (Kafka mutes the
+// connection until a response is sent), not a queue of them, and others
+// are served meanwhile.
+func TestSlowReaderHoldsOneResponse(t *testing.T) {
+	const (
+		slow     = 4
+		requests = 60
+	)
+	h := &bigHandler{partitions: 5000}
+	s := NewServer(Config{Listeners: []Listener{{Name: "PLAINTEXT", Address: "127.0.0.1:0"}}}, h)
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	var f kmsg.RequestFormatter
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 7
+	var burst []byte
+	for i := range requests {
+		burst = append(burst, f.AppendRequest(nil, req, int32(i))...)
+	}
+	stop := heapPeak(t)
+	var conns []*client
+	for range slow {
+		c := dial(t, s)
+		c.c.(*net.TCPConn).SetReadBuffer(4 << 10)
+		c.sendRaw(burst)
+		conns = append(conns, c)
+	}
+	// Wait until the broker stops serving them: every connection is
+	// stuck writing.
+	var last int64 = -1
+	for {
+		time.Sleep(200 * time.Millisecond) // sampled, not waited on: the count must stop moving
+		n := h.served.Load()
+		if n == last {
+			break
+		}
+		last = n
+	}
+	checkServed(t, s)
+	peak := stop()
+	t.Logf("%d clients sent %d requests each without reading: %d answered, heap grew by %.1f MiB", slow, requests, last, float64(peak)/(1<<20))
+	// Responses the kernel took into socket buffers were answered too;
+	// the heap holds at most one more per connection (about 2 MiB each).
+	if peak > 40<<20 {
+		t.Fatalf("heap grew by %.0f MiB for %d connections that read nothing", float64(peak)/(1<<20), slow)
+	}
+	for _, c := range conns {
+		c.c.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
