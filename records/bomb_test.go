@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // bombSize is what each bomb expands to: far past any limit a test sets.
@@ -136,5 +142,84 @@ func TestDecompressUpToTheLimit(t *testing.T) {
 		if _, err := Decompress(codec, comp, nil, len(data)-1); !errors.Is(err, ErrTooLarge) {
 			t.Fatalf("%v one byte over: %v", codec, err)
 		}
+	}
+}
+
+// heapPeak samples the live heap every millisecond while f runs and
+// returns its largest growth.
+func heapPeak(f func()) int64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() int64 {
+		metrics.Read(sample)
+		return int64(sample[0].Value.Uint64())
+	}
+	runtime.GC()
+	base := read()
+	var peak atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			if v := read() - base; v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	f()
+	close(done)
+	wg.Wait()
+	return peak.Load()
+}
+
+// TestBudgetBoundsConcurrentBombs: sixteen callers validating batches that
+// expand past their 16 MiB cap at once hold about the budget between them
+// (plus garbage not collected yet), not sixteen caps; ordinary batches
+// still validate, and everything charged is given back.
+func TestBudgetBoundsConcurrentBombs(t *testing.T) {
+	bombBatch := withCodec(CodecZstd, bombOf(t, CodecZstd, 64<<20), 1000)
+	good, _ := AppendBatch(nil, producerHeader(), CodecZstd, testRecords(50))
+	run := func(budget *Budget) int64 {
+		return heapPeak(func() {
+			var wg sync.WaitGroup
+			for range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range 2 {
+						o := ValidateOptions{MaxDecompressed: 16 << 20, AllowZstd: true, BeforeMaxMs: math.MaxInt64, AfterMaxMs: math.MaxInt64, Budget: budget}
+						if _, _, err := ValidateProduce(bombBatch, &o, nil); err == nil || err.Code != kerr.CorruptMessage {
+							t.Errorf("bomb: %v", err)
+						}
+						if _, _, err := ValidateProduce(good, &o, nil); err != nil {
+							t.Errorf("ordinary batch: %v", err)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		})
+	}
+	budget := NewBudget(64 << 20)
+	with := run(budget)
+	without := run(nil)
+	t.Logf("16 callers decompressing bombs capped at 16 MiB: heap grew by %.0f MiB without a budget, %.0f MiB with 64 MiB",
+		float64(without)/(1<<20), float64(with)/(1<<20))
+	if budget.Held() != 0 {
+		t.Fatalf("%d bytes still charged", budget.Held())
+	}
+	if with > 160<<20 {
+		t.Fatalf("heap grew by %d MiB under a 64 MiB budget", with>>20)
+	}
+	if without < 2*with {
+		t.Fatalf("the budget made no difference (%d vs %d)", with, without)
 	}
 }
