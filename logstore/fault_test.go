@@ -150,3 +150,30 @@ func TestWriteCannotBeUndone(t *testing.T) {
 	}
 	checkContiguous(t, m2.Get(testTP), 0)
 }
+
+// TestRemovedDirectoryFailsDurableAppends: a partition directory removed
+// under the log still takes writes and syncs, but nothing in it would
+// survive a restart: durable appends fail with ErrStorage instead of being
+// acknowledged, and reads keep serving what was there.
+func TestRemovedDirectoryFailsDurableAppends(t *testing.T) {
+	fsys := NewMemFS()
+	m := openTest(t, fsys, []string{"/data"}, newClock().Now)
+	defer m.Close()
+	l, _ := m.Create(testTP, testID, testConfig())
+	for i := 0; i < 3; i++ {
+		mustAppend(t, l, buildBatch(t, plain(2, int64(i))), AppendOptions{Durable: true})
+	}
+	if err := fsys.RemoveAll("/data/" + testTP.String()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		_, err := l.Append(buildBatch(t, plain(2, 9)), AppendOptions{Durable: true})
+		if !errors.Is(err, ErrStorage) {
+			t.Fatalf("durable append %d into a removed directory: %v", i, err)
+		}
+	}
+	if d := l.DurableOffset(); d != 6 {
+		t.Fatalf("durable offset %d, want 6", d)
+	}
+	checkContiguous(t, l, 0)
+}

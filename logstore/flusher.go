@@ -156,6 +156,9 @@ func (l *Log) syncOnce(full bool) (bool, error) {
 			err = act.log.sync()
 		}
 	}
+	if err == nil {
+		err = act.log.checkLinked()
+	}
 	if fn := l.m.opts.OnSync; fn != nil {
 		fn(time.Since(syncStart), err)
 	}

@@ -61,4 +61,3 @@ func FuzzTxnIndex(f *testing.F) {
 		checkStable(t, fsys, m, after)
 	})
 }
-
