@@ -103,7 +103,7 @@ func (b *Broker) ResetPeak() error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
 
-var httpAddrRE = regexp.MustCompile(`potok is ready.* http=http://([^ ]+)`)
+var httpAddrRE = regexp.MustCompile(`potok is ready[^\n]* http=http://([^ \n]+)`)
 
 // HTTPAddr returns host:port of the broker's HTTP admin listener as the
 // latest run announced it ("" unless potok.http.listener is set).
