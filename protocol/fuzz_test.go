@@ -139,13 +139,13 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	headerTags := binary.BigEndian.AppendUint16(nil, 3)
 	headerTags = append(binary.BigEndian.AppendUint16(headerTags, 12), 0, 0, 0, 1, 0, 0, 3, 1, 2, 0)
 	writeCorpus(t, "FuzzRequest", map[string][][]byte{
-		"metadata-tagged-topics": {tagged},
-		"produce-null-partitions": {produce},
+		"metadata-tagged-topics":    {tagged},
+		"produce-null-partitions":   {produce},
 		"produce-tagged-partitions": {frame(flexProduce)},
-		"apiversions-above-max":   {frame(api)},
-		"tls-client-hello":        {tls},
-		"header-tags":             {headerTags},
-		"array-length-max":        {append(bytes.Clone(tagged[:12]), 0xff, 0xff, 0xff, 0xff, 0x0f)},
+		"apiversions-above-max":     {frame(api)},
+		"tls-client-hello":          {tls},
+		"header-tags":               {headerTags},
+		"array-length-max":          {append(bytes.Clone(tagged[:12]), 0xff, 0xff, 0xff, 0xff, 0x0f)},
 	})
 	writeCorpus(t, "FuzzRequestHeader", map[string][][]byte{
 		"client-id-too-long": {{0, 3, 0, 1, 0, 0, 0, 1, 0x7f, 0xff, 'x'}},

@@ -192,7 +192,7 @@ func TestMaxConnections(t *testing.T) {
 	for i, c := range conns {
 		c.Write(frame(kmsg.NewPtrApiVersionsRequest(), int32(i)))
 		wg.Add(1)
-		go func() { defer wg.Done(); ask(i, 5*time.Second) }()
+		go func() { defer wg.Done(); ask(i, 10*time.Second) }()
 	}
 	// The client connected before the flood is served meanwhile.
 	for i := range 20 {
@@ -209,7 +209,9 @@ func TestMaxConnections(t *testing.T) {
 	}
 	during, _ := b.Proc()
 	t.Logf("%d of %d connections served; broker: %v (before: %v)", len(served), flood, during, base)
-	if len(served) > 1000 || len(served) < 900 {
+	// The steady client and the admin client that created the topic
+	// hold a few of the 1,000.
+	if len(served) > 1000 || len(served) < 990 {
 		t.Fatalf("%d connections served under max.connections=1000", len(served))
 	}
 	if during.FDs > base.FDs+1000 {
