@@ -332,9 +332,15 @@ func TestSlowReader(t *testing.T) {
 	for range 5 {
 		serves(t, b.Addr(), topic)
 	}
-	// Give the broker's write deadline time to pass, then read: what
-	// was sent before the close comes first, then the end.
-	time.Sleep(4 * time.Second) // the behaviour under test is a timeout
+	// The broker closes its end once a write has been stuck for the idle
+	// timeout: its socket leaves /proc/net/tcp. Reading only after that,
+	// so the reading does not unstick it.
+	harness.Eventually(t, 30*time.Second, func() error {
+		if tr := keepalive(t, b.Addr(), slow.LocalAddr()); tr != "none" {
+			return fmt.Errorf("the broker's socket is still open (timer %s)", tr)
+		}
+		return nil
+	})
 	got, err := countResponses(slow, 20*time.Second)
 	peak := s.Stop()
 	t.Logf("the slow reader got %d of 500 responses before the broker closed it (%v, %v after it stopped reading); peak %v, anonymous memory grew by %.1f MiB",
@@ -516,7 +522,8 @@ func keepalive(t *testing.T, brokerAddr string, local net.Addr) string {
 // that did not fit waited (reading paused, it did not fail) and is then
 // served.
 func TestIdleAndHalfOpenConnections(t *testing.T) {
-	b := start(t, map[string]string{"connections.max.idle.ms": "1500", "queued.max.request.bytes": strconv.Itoa(16 * mib)})
+	b := start(t, map[string]string{"connections.max.idle.ms": "1500", "queued.max.request.bytes": strconv.Itoa(16 * mib),
+		"potok.http.listener": "127.0.0.1:0"})
 	topic := harness.Topic(t, "")
 	big := strconv.Itoa(10 * mib)
 	harness.CreateTopic(t, b.Addr(), topic, 1, map[string]*string{"max.message.bytes": &big})
@@ -533,16 +540,33 @@ func TestIdleAndHalfOpenConnections(t *testing.T) {
 
 	c := dial(t, b.Addr())
 	c.Write(frame(kmsg.NewPtrApiVersionsRequest(), 1))
-	if tr := keepalive(t, b.Addr(), c.LocalAddr()); tr != "02" {
-		t.Fatalf("the broker's socket has timer %s, want 02 (keepalive)", tr)
-	}
+	// Until the broker accepts it (and sets keepalive), the socket has
+	// no timer.
+	harness.Eventually(t, 10*time.Second, func() error {
+		if tr := keepalive(t, b.Addr(), c.LocalAddr()); tr != "02" {
+			return fmt.Errorf("the broker's socket has timer %s, want 02 (keepalive)", tr)
+		}
+		return nil
+	})
 
 	// A 12 MiB Produce frame of which 1 KiB arrives: 12 of the 16 MiB
 	// are charged until the idle timeout drops the connection.
 	half := dial(t, b.Addr())
 	hdr := append(binary.BigEndian.AppendUint32(nil, 12*mib), 0, 0, 0, 7, 0, 0, 0, 1, 0xff, 0xff)
 	half.Write(append(hdr, make([]byte, 1024)...))
-	time.Sleep(200 * time.Millisecond) // let the broker read the size before the next client's request; ordering only
+	inFlight := func() float64 {
+		v, err := b.Metric("potok_request_bytes_in_flight")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	harness.Eventually(t, 10*time.Second, func() error {
+		if v := inFlight(); v < 12*mib {
+			return fmt.Errorf("%.0f bytes charged, waiting for the 12 MiB frame", v)
+		}
+		return nil
+	})
 
 	cl := harness.Client(t, b.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(10*mib),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))
@@ -559,6 +583,12 @@ func TestIdleAndHalfOpenConnections(t *testing.T) {
 	if !closedWithin(half, 5*time.Second) {
 		t.Fatal("the half-open connection is still open")
 	}
+	harness.Eventually(t, 10*time.Second, func() error {
+		if v := inFlight(); v != 0 {
+			return fmt.Errorf("%.0f bytes still charged", v)
+		}
+		return nil
+	})
 	serves(t, b.Addr(), topic)
 }
 
