@@ -94,9 +94,16 @@ func (b *byteBudget) adjust(held, want int64) error {
 	return b.acquire(want)
 }
 
-// fits reports whether a charge of n could ever be granted: a single
-// request may exceed the budget only by its own frame (a frame up to
-// socket.request.max.bytes is always served, even under a smaller budget).
+// maxStructure is what a Produce request's topics, partitions and tags may
+// cost beyond its frame when that exceeds the whole budget. Real requests
+// name at most a few thousand partitions (about 250 bytes each); this
+// allows 250,000.
+const maxStructure = 64 << 20
+
+// fits reports whether a Produce request charged n for a frame of frame
+// bytes may be served: within the budget, or, as every legal frame must be
+// servable, within its frame plus maxStructure. What is beyond both is a
+// request of millions of empty partitions.
 func (b *byteBudget) fits(n, frame int64) bool {
-	return b.limit <= 0 || n <= max(b.limit, frame)
+	return b.limit <= 0 || n <= max(b.limit, frame+maxStructure)
 }

@@ -33,8 +33,10 @@ import (
 //     topics, partitions and tagged fields, and the request is charged the
 //     frame plus the structs those become, here and in the response.
 //
-// A request whose charge exceeds the whole budget closes the connection:
-// it could never be served without holding more than the budget allows.
+// A charge larger than the whole budget is served alone, once nothing else
+// is charged; every legal frame can be served. Only a Produce request whose
+// partitions would cost more than the budget and 64 MiB beyond its frame
+// closes the connection: no client sends millions of empty partitions.
 
 // decodeAmplification is the most heap bytes kmsg allocates per byte of a
 // request body, rounded up from TestDecodeAmplification's 96.
