@@ -28,7 +28,11 @@
 // response, with one exception: Produce requests may follow each other while
 // earlier ones wait for durability or replication, because a produce handler
 // appends before it waits, so appends still happen in arrival order. This lets
-// a producer with several requests in flight share one group commit.
+// a producer with several requests in flight share one group commit. The
+// reader reads the next request only once the response to the last one
+// (other than Produce) is written, as Kafka mutes a connection until its
+// response is sent: a client that never reads holds one response, not a
+// queue of them.
 //
 // # Errors
 //
