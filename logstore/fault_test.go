@@ -3,6 +3,7 @@ package logstore
 import (
 	"errors"
 	"math"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -176,4 +177,54 @@ func TestRemovedDirectoryFailsDurableAppends(t *testing.T) {
 		t.Fatalf("durable offset %d, want 6", d)
 	}
 	checkContiguous(t, l, 0)
+}
+
+// TestEverySyncThatAdvancesNotifies: the durable offset can advance in a
+// sync that the flusher did not run (Flush, a compaction pass); OnDurable
+// must hear of it. Otherwise the flusher's own sync of the same append
+// finds nothing left to advance, and a broker waiting on OnDurable to move
+// the high watermark (acks=all, a coordinator's WhenCommitted) waits until
+// some later append: a transaction on __transaction_state stuck in a soak
+// until another transactional id wrote to the same partition.
+func TestEverySyncThatAdvancesNotifies(t *testing.T) {
+	for _, via := range []string{"Flush", "Compact"} {
+		t.Run(via, func(t *testing.T) {
+			var mu sync.Mutex
+			var notified int64 = -1
+			m, err := Open(ManagerOptions{Dirs: tempDirs(t, 1), RetentionCheckInterval: -1, CleanerInterval: -1,
+				OnDurable: func(l *Log) {
+					mu.Lock()
+					notified = max(notified, l.DurableOffset())
+					mu.Unlock()
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			cfg := testConfig()
+			cfg.FlushMessages = math.MaxInt64 // the flusher is never asked
+			cfg.Compact = true
+			l, err := m.Create(testTP, testID, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustAppend(t, l, buildBatch(t, batchSpec{n: 2, ts: 1, pid: -1, keys: []string{"a", "b"}}), AppendOptions{})
+			if via == "Flush" {
+				err = l.Flush()
+			} else {
+				_, err = l.Compact()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.DurableOffset() != 2 {
+				t.Fatalf("durable %d after %s", l.DurableOffset(), via)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if notified != 2 {
+				t.Fatalf("OnDurable heard of %d after %s made offset 2 durable", notified, via)
+			}
+		})
+	}
 }
