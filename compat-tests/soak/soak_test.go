@@ -5,6 +5,7 @@ package soak
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -101,6 +102,11 @@ func TestSoak(t *testing.T) {
 	run(topicChurn)
 	run(connectionChurn)
 
+	// Every kind of load must keep making progress: a client stuck on
+	// the broker is a failure too (a transaction hung this way once).
+	counters := map[string]*atomic.Int64{"produced": &l.produced, "consumed": &l.consumed, "group joins": &l.joins,
+		"topics": &l.topics, "connections": &l.conns, "transactions": &l.txns, "short-lived producers": &l.shortLived}
+	seen := map[string]int64{}
 	var samples []sample
 	start := time.Now()
 	tick := time.NewTicker(5 * time.Second)
@@ -121,13 +127,28 @@ func TestSoak(t *testing.T) {
 		}
 		s := sample{at: time.Since(start).Round(time.Second), proc: p, goroutines: int(g)}
 		samples = append(samples, s)
+		if len(samples)%12 == 0 && !done {
+			for name, c := range counters {
+				if n := c.Load(); n == seen[name] {
+					t.Errorf("%v: no %s in the last minute (%d in all)", s.at, name, n)
+				} else {
+					seen[name] = n
+				}
+			}
+		}
 		if len(samples)%12 == 0 {
 			t.Logf("%v: %v, %d goroutines; produced %d (%d errors), consumed %d, %d joins, %d topics, %d connections, %d transactions (%d errors), %d short-lived producers (%d errors)",
 				s.at, p, s.goroutines, l.produced.Load(), l.produceErrs.Load(), l.consumed.Load(), l.joins.Load(), l.topics.Load(),
 				l.conns.Load(), l.txns.Load(), l.txnErrs.Load(), l.shortLived.Load(), l.shortErrs.Load())
 		}
 	}
-	wg.Wait()
+	stopped := make(chan struct{})
+	go func() { wg.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the load's clients did not stop within 2 minutes of the end: one is stuck")
+	}
 
 	window := func(from, to time.Duration) []sample {
 		var out []sample
@@ -203,12 +224,15 @@ func newClient(b *harness.Broker, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// producer writes about 1,000 records of 200 bytes a second, idempotent,
-// acks=all.
+// producer writes about 1,000 records of 200 random bytes a second,
+// uncompressed, idempotent, acks=all: 200 KB/s that retention must keep
+// turning over.
 func producer(ctx context.Context, b *harness.Broker, l *load) {
-	cl := newClient(b, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond))
+	cl := newClient(b, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	defer cl.Close()
 	val := make([]byte, 200)
+	crand.Read(val)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
