@@ -67,16 +67,17 @@ func FuzzParseProperties(f *testing.F) {
 	})
 }
 
-// continuesAll reports whether the text's last line ends in a line
-// continuation.
+// continuesAll reports whether the text's last logical line is still
+// open: its last line ends in a line continuation. Comment and blank lines
+// only count as such outside a continuation, as in Java.
 func continuesAll(s string) bool {
-	s = strings.TrimSuffix(s, "\n")
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
+	open := false
+	for _, raw := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+		line := strings.TrimLeft(raw, " \t\f")
+		if !open && (line == "" || line[0] == '#' || line[0] == '!') {
+			continue
+		}
+		open = continues(line)
 	}
-	line := strings.TrimLeft(s, " \t\f")
-	if line == "" || line[0] == '#' || line[0] == '!' {
-		return false
-	}
-	return continues(line)
+	return open
 }
