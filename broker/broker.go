@@ -21,6 +21,7 @@ import (
 	"github.com/potok-io/potok/metadata"
 	"github.com/potok-io/potok/observe"
 	"github.com/potok-io/potok/protocol"
+	"github.com/potok-io/potok/records"
 )
 
 // Options configure a broker.
@@ -66,7 +67,10 @@ type Broker struct {
 
 	apis          apiTable
 	fetchMaxBytes int32
-	closed        atomic.Bool
+	// decompress bounds the memory of produced batches being decompressed
+	// for validation at once, whatever the number of producers.
+	decompress *records.Budget
+	closed     atomic.Bool
 
 	groups *coordinator.Groups // the group coordinator (findcoordinator.go)
 	ops    opsState            // ops.go: loggers, metrics, quotas, HTTP admin listener
@@ -84,7 +88,8 @@ func New(opts Options) (*Broker, error) {
 	if opts.Settings == nil {
 		opts.Settings = config.Values{}
 	}
-	b := &Broker{opts: opts, log: opts.Logger, now: opts.Now, src: config.Sources{Static: opts.Settings}, apis: newAPITable()}
+	b := &Broker{opts: opts, log: opts.Logger, now: opts.Now, src: config.Sources{Static: opts.Settings}, apis: newAPITable(),
+		decompress: records.NewBudget(decompressBudget)}
 	b.initOps()
 	if err := b.checkSettings(); err != nil {
 		return nil, err
@@ -147,6 +152,11 @@ func New(opts Options) (*Broker, error) {
 	b.onMarker = b.groups.CompleteTxn
 	return b, nil
 }
+
+// decompressBudget is the memory all produced batches being decompressed at
+// once may hold: with the 64 MiB cap per batch (maxDecompressed), two
+// decompression bombs at a time, and many batches of ordinary ratios.
+const decompressBudget = 256 << 20
 
 // metadataDirName is the metadata log's directory inside the metadata log
 // dir, named as Kafka names it.

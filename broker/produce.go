@@ -33,6 +33,9 @@ import (
 
 var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
+// maxPooledScratch is the largest decompression buffer kept for reuse.
+const maxPooledScratch = 8 << 20
+
 func (b *Broker) handleProduce(r *protocol.Request) {
 	req := r.Msg.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
@@ -78,7 +81,9 @@ func (b *Broker) handleProduce(r *protocol.Request) {
 			}
 		}
 	}
-	scratchPool.Put(scratch)
+	if cap(*scratch) <= maxPooledScratch { // a high-ratio batch's buffer is not kept
+		scratchPool.Put(scratch)
+	}
 	switch {
 	case req.Acks == 0 && failed:
 		r.CloseConnection()
@@ -119,6 +124,7 @@ func (b *Broker) produceTo(ts *topicState, rp *kmsg.ProduceRequestTopicPartition
 		BeforeMaxMs:     s.TimestampBeforeMaxMs,
 		AfterMaxMs:      s.TimestampAfterMaxMs,
 		MaxDecompressed: maxDecompressed(s),
+		Budget:          b.decompress,
 	}
 	target, recompress := records.ParseCodec(s.CompressionType)
 	opts.KeepRaw = recompress

@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -184,6 +185,32 @@ func (a *afile) sync() error {
 	}
 	return nil
 }
+
+// checkLinked fails if the file was removed: a file removed under the log
+// (its partition or data directory deleted by hand) still takes writes and
+// syncs, but nothing in it survives a restart, so it must not be reported
+// durable. One fstat per sync, next to an fdatasync.
+func (a *afile) checkLinked() error {
+	lf, ok := a.f.(linker)
+	if !ok {
+		return nil
+	}
+	linked, err := lf.Linked()
+	if err != nil {
+		return fmt.Errorf("logstore: stat %s: %w", a.path, storageErr(err))
+	}
+	if !linked {
+		return fmt.Errorf("logstore: %s was removed: %w", a.path, &storageError{errRemoved})
+	}
+	return nil
+}
+
+// linker is a File that can tell whether it still has a name.
+type linker interface {
+	Linked() (bool, error)
+}
+
+var errRemoved = errors.New("file removed while open")
 
 // close unmaps (for the file's own reference) and closes the descriptor.
 func (a *afile) close() error {

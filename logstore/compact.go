@@ -30,7 +30,7 @@ func (l *Log) Compact() (CompactStats, error) {
 	if l.Config().Compact {
 		// Cleaning stops at the recovery point; sync what was rolled so
 		// the point covers every sealed segment.
-		if _, err := l.syncOnce(false); err != nil {
+		if err := l.syncNotify(false); err != nil {
 			return CompactStats{}, err
 		}
 		l.mu.RLock()

@@ -3,6 +3,7 @@ package logstore
 import (
 	"errors"
 	"math"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -149,4 +150,81 @@ func TestWriteCannotBeUndone(t *testing.T) {
 		t.Fatalf("after crash: leo %d", leo)
 	}
 	checkContiguous(t, m2.Get(testTP), 0)
+}
+
+// TestRemovedDirectoryFailsDurableAppends: a partition directory removed
+// under the log still takes writes and syncs, but nothing in it would
+// survive a restart: durable appends fail with ErrStorage instead of being
+// acknowledged, and reads keep serving what was there.
+func TestRemovedDirectoryFailsDurableAppends(t *testing.T) {
+	fsys := NewMemFS()
+	m := openTest(t, fsys, []string{"/data"}, newClock().Now)
+	defer m.Close()
+	l, _ := m.Create(testTP, testID, testConfig())
+	for i := 0; i < 3; i++ {
+		mustAppend(t, l, buildBatch(t, plain(2, int64(i))), AppendOptions{Durable: true})
+	}
+	if err := fsys.RemoveAll("/data/" + testTP.String()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		_, err := l.Append(buildBatch(t, plain(2, 9)), AppendOptions{Durable: true})
+		if !errors.Is(err, ErrStorage) {
+			t.Fatalf("durable append %d into a removed directory: %v", i, err)
+		}
+	}
+	if d := l.DurableOffset(); d != 6 {
+		t.Fatalf("durable offset %d, want 6", d)
+	}
+	checkContiguous(t, l, 0)
+}
+
+// TestEverySyncThatAdvancesNotifies: the durable offset can advance in a
+// sync that the flusher did not run (Flush, a compaction pass); OnDurable
+// must hear of it. Otherwise the flusher's own sync of the same append
+// finds nothing left to advance, and a broker waiting on OnDurable to move
+// the high watermark (acks=all, a coordinator's WhenCommitted) waits until
+// some later append: a transaction on __transaction_state stuck in a soak
+// until another transactional id wrote to the same partition.
+func TestEverySyncThatAdvancesNotifies(t *testing.T) {
+	for _, via := range []string{"Flush", "Compact"} {
+		t.Run(via, func(t *testing.T) {
+			var mu sync.Mutex
+			var notified int64 = -1
+			m, err := Open(ManagerOptions{Dirs: tempDirs(t, 1), RetentionCheckInterval: -1, CleanerInterval: -1,
+				OnDurable: func(l *Log) {
+					mu.Lock()
+					notified = max(notified, l.DurableOffset())
+					mu.Unlock()
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			cfg := testConfig()
+			cfg.FlushMessages = math.MaxInt64 // the flusher is never asked
+			cfg.Compact = true
+			l, err := m.Create(testTP, testID, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustAppend(t, l, buildBatch(t, batchSpec{n: 2, ts: 1, pid: -1, keys: []string{"a", "b"}}), AppendOptions{})
+			if via == "Flush" {
+				err = l.Flush()
+			} else {
+				_, err = l.Compact()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.DurableOffset() != 2 {
+				t.Fatalf("durable %d after %s", l.DurableOffset(), via)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if notified != 2 {
+				t.Fatalf("OnDurable heard of %d after %s made offset 2 durable", notified, via)
+			}
+		})
+	}
 }

@@ -155,6 +155,13 @@ func (f *faultFile) Sync() error {
 	return f.File.Sync()
 }
 
+func (f *faultFile) Linked() (bool, error) {
+	if l, ok := f.File.(linker); ok {
+		return l.Linked()
+	}
+	return true, nil
+}
+
 func (f *faultFile) Truncate(size int64) error {
 	if f.fs.check(f.name, FaultTruncateError) != FaultNone {
 		return &os.PathError{Op: "truncate", Path: f.name, Err: unix.EIO}

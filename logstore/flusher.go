@@ -109,10 +109,7 @@ func (f *flusher) loop() {
 func (f *flusher) worker() {
 	defer f.done.Done()
 	for l := range f.work {
-		advanced, _ := l.syncOnce(false)
-		if advanced && f.m.opts.OnDurable != nil {
-			f.m.opts.OnDurable(l)
-		}
+		l.syncNotify(false)
 		f.mu.Lock()
 		f.busy--
 		f.mu.Unlock()
@@ -155,6 +152,9 @@ func (l *Log) syncOnce(full bool) (bool, error) {
 		} else {
 			err = act.log.sync()
 		}
+	}
+	if err == nil {
+		err = act.log.checkLinked()
 	}
 	if fn := l.m.opts.OnSync; fn != nil {
 		fn(time.Since(syncStart), err)
@@ -199,6 +199,20 @@ func (l *Log) syncOnce(full bool) (bool, error) {
 	return advanced, err
 }
 
+// syncNotify is syncOnce followed, if the durable offset advanced, by
+// OnDurable. Every sync that can advance it while appends go on must
+// notify, not only the flusher's: once another sync (Flush, a compaction
+// pass) has made an append durable, the flusher's own sync of it finds
+// nothing left to advance, and whoever waits on OnDurable (acks=all, a
+// coordinator's WhenCommitted) would wait for some later append.
+func (l *Log) syncNotify(full bool) error {
+	advanced, err := l.syncOnce(full)
+	if advanced && l.m.opts.OnDurable != nil {
+		l.m.opts.OnDurable(l)
+	}
+	return err
+}
+
 // syncFailure marks a log whose unsynced tail must be cut before appending.
 type syncFailure struct{ err error }
 
@@ -222,8 +236,7 @@ func (l *Log) Flush() error {
 	l.mu.Lock()
 	l.unflushed = 0
 	l.mu.Unlock()
-	_, err := l.syncOnce(true)
-	return err
+	return l.syncNotify(true)
 }
 
 // queueTimedFlushes queues logs whose flush.ms has passed.

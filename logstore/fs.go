@@ -159,6 +159,24 @@ func (o osFile) Sync() error {
 	return nil
 }
 
+// Linked reports whether the file still has a name (fstat's link count),
+// without allocating.
+func (o osFile) Linked() (bool, error) {
+	rc, err := o.f.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var st unix.Stat_t
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Fstat(int(fd), &st) }); err != nil {
+		return false, err
+	}
+	if serr != nil {
+		return false, &os.PathError{Op: "fstat", Path: o.f.Name(), Err: serr}
+	}
+	return st.Nlink > 0, nil
+}
+
 func (o osFile) Map(length int64) (Mapping, error) {
 	if length <= 0 {
 		return emptyMapping{}, nil

@@ -20,8 +20,9 @@ type ManagerOptions struct {
 	FS     FS       // nil = the OS
 	Now    func() time.Time
 	Logger *slog.Logger // nil = discard
-	// OnDurable is called from the flusher after l.DurableOffset() advanced;
-	// it must not block.
+	// OnDurable is called after l.DurableOffset() advanced (from the
+	// flusher, or from Flush or Compact when they synced first); it must
+	// not block.
 	OnDurable func(l *Log)
 	// OnSync is called after each log's sync pass with how long its
 	// fdatasyncs took (for metrics); it must not block.

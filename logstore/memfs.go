@@ -334,6 +334,19 @@ func (f *memFile) Sync() error {
 	return nil
 }
 
+// Linked reports whether some name still refers to the file (a rename
+// keeps it linked).
+func (f *memFile) Linked() (bool, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	for _, n := range f.fs.names {
+		if n == f.n {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (f *memFile) Truncate(size int64) error {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()

@@ -65,3 +65,45 @@ func (b *byteBudget) held() int64 {
 	defer b.mu.Unlock()
 	return b.used
 }
+
+// adjust changes a charge of held bytes to want bytes. Shrinking never
+// waits. Growing takes the extra at once if it fits (or if nothing else is
+// charged); otherwise it gives back what it holds and waits for the whole
+// amount, so that readers never hold part of the budget while waiting for
+// more (two such readers could wait for each other forever).
+func (b *byteBudget) adjust(held, want int64) error {
+	if b.limit <= 0 || want == held {
+		return nil
+	}
+	if want < held {
+		b.release(held - want)
+		return nil
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return errStopped
+	}
+	if b.used == held || b.used+want-held <= b.limit {
+		b.used += want - held
+		b.mu.Unlock()
+		return nil
+	}
+	b.mu.Unlock()
+	b.release(held)
+	return b.acquire(want)
+}
+
+// maxStructure is what a Produce request's topics, partitions and tags may
+// cost beyond its frame when that exceeds the whole budget. Real requests
+// name at most a few thousand partitions (about 250 bytes each); this
+// allows 250,000.
+const maxStructure = 64 << 20
+
+// fits reports whether a Produce request charged n for a frame of frame
+// bytes may be served: within the budget, or, as every legal frame must be
+// servable, within its frame plus maxStructure. What is beyond both is a
+// request of millions of empty partitions.
+func (b *byteBudget) fits(n, frame int64) bool {
+	return b.limit <= 0 || n <= max(b.limit, frame+maxStructure)
+}

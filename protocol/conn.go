@@ -98,22 +98,10 @@ func (c *conn) readLoop() error {
 		if n < minFrame || n > int64(s.cfg.MaxRequestBytes) {
 			return fmt.Errorf("%w: frame of %d bytes (limit %d)", errMalformed, n, s.cfg.MaxRequestBytes)
 		}
-		if err := s.mem.acquire(n); err != nil {
-			return nil // shutting down
-		}
-		frame := getBuf(int(n))
-		if _, err := io.ReadFull(c.br, frame); err != nil {
-			s.mem.release(n)
-			putBuf(frame)
+		req, err := c.readRequest(n) // read.go: limits and memory charge
+		if req == nil || err != nil {
 			return err
 		}
-		req, err := c.decode(frame)
-		if err != nil {
-			s.mem.release(n)
-			putBuf(frame)
-			return err
-		}
-		req.mem = n
 		if err := c.dispatch(req); err != nil {
 			return err
 		}
@@ -129,7 +117,7 @@ func (c *conn) decode(frame []byte) (req *Request, err error) {
 		return nil, err
 	}
 	req = &Request{Key: h.key, Version: h.version, CorrelationID: h.correlation, ClientID: h.clientID,
-		Conn: c.info, Received: time.Now(), frame: frame, done: make(chan struct{})}
+		Conn: c.info, Received: time.Now(), frame: frame, done: make(chan struct{}), written: make(chan struct{})}
 	msg := kmsg.RequestForKey(h.key)
 	if msg == nil {
 		return nil, fmt.Errorf("%w: unknown api key %d", errMalformed, h.key)
@@ -188,6 +176,7 @@ func (c *conn) dispatch(req *Request) error {
 	}
 	c.slots <- req
 	if req.answered.Load() { // answered during decode (ApiVersions fallback)
+		<-req.written
 		return nil
 	}
 	c.srv.serveRequest(req)
@@ -199,6 +188,10 @@ func (c *conn) dispatch(req *Request) error {
 		return nil
 	}
 	<-req.done
+	// Read on only once the response is written, as Kafka mutes a
+	// connection until its response is sent: a client that never reads
+	// holds one response here, not a queue of them.
+	<-req.written
 	c.mute(req)
 	return nil
 }
@@ -350,4 +343,5 @@ func (c *conn) finish(r *Request) {
 	putBuf(r.frame)
 	r.frame = nil
 	r.Msg, r.resp = nil, nil
+	close(r.written)
 }

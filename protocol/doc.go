@@ -13,9 +13,11 @@
 //	writer: wait for the oldest slot's response ─▶ header + body ─▶ writev
 //
 // The frame size is checked against socket.request.max.bytes before anything
-// is allocated, and the bytes of every request in flight count against
-// queued.max.request.bytes: when that budget is spent, readers stop reading
-// (TCP pushes back on the client) instead of failing.
+// is allocated (8 MiB for APIs other than Produce), and the memory of every
+// request in flight counts against queued.max.request.bytes: when that
+// budget is spent, readers stop reading (TCP pushes back on the client)
+// instead of failing. A request is charged for what it decodes to, not for
+// its bytes: kmsg can turn one byte into 96 (cost.go).
 //
 // # Order
 //
@@ -26,7 +28,11 @@
 // response, with one exception: Produce requests may follow each other while
 // earlier ones wait for durability or replication, because a produce handler
 // appends before it waits, so appends still happen in arrival order. This lets
-// a producer with several requests in flight share one group commit.
+// a producer with several requests in flight share one group commit. The
+// reader reads the next request only once the response to the last one
+// (other than Produce) is written, as Kafka mutes a connection until its
+// response is sent: a client that never reads holds one response, not a
+// queue of them.
 //
 // # Errors
 //

@@ -43,6 +43,7 @@ type Request struct {
 	mem   int64  // bytes charged to the server's in-flight budget
 
 	done     chan struct{}
+	written  chan struct{} // closed once the response is written or abandoned
 	resp     kmsg.Response
 	body     Body
 	close    bool

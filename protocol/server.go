@@ -24,8 +24,13 @@ type Config struct {
 	// MaxRequestBytes is socket.request.max.bytes: larger frames close the
 	// connection before anything is allocated.
 	MaxRequestBytes int32
-	// QueuedMaxRequestBytes is queued.max.request.bytes: the bytes of all
-	// requests in flight. Readers pause when it is spent. <= 0: no limit.
+	// MaxOtherRequestBytes bounds the frames of every API but Produce,
+	// whose decoded form can be 100 times their size (see cost.go).
+	// <= 0: 8 MiB. socket.request.max.bytes applies if lower.
+	MaxOtherRequestBytes int32
+	// QueuedMaxRequestBytes is queued.max.request.bytes: the memory held
+	// by all requests in flight, counted as their frames plus what they
+	// decode to (cost.go). Readers pause when it is spent. <= 0: no limit.
 	QueuedMaxRequestBytes int64
 	// MaxConnections is max.connections: accepting waits while the broker
 	// holds this many. <= 0: no limit.
@@ -83,6 +88,9 @@ type Server struct {
 func NewServer(cfg Config, h Handler) *Server {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 100 << 20
+	}
+	if cfg.MaxOtherRequestBytes <= 0 {
+		cfg.MaxOtherRequestBytes = defaultMaxOtherRequestBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

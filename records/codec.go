@@ -21,16 +21,29 @@ var ErrTooLarge = errors.New("records: decompressed size over limit")
 // ErrBadCompression means the compressed bytes do not decode with their codec.
 var ErrBadCompression = errors.New("records: cannot decompress")
 
-// maxZstdMemory bounds what the shared zstd decoder will ever allocate for one
-// frame, whatever the frame header claims. Callers apply their own, usually
-// smaller, limit on top.
-const maxZstdMemory = 1 << 30
+// maxZstdWindow is the largest window a zstd frame may ask for: zstd's own
+// default decoder limit (ZSTD_WINDOWLOG_LIMIT_DEFAULT, 2^27), which is what
+// the Java clients' zstd-jni accepts too. A frame's window may not exceed
+// the caller's limit either.
+const maxZstdWindow = 1 << 27
 
 var (
-	zstdDec, _ = zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(0),
-		zstd.WithDecoderMaxMemory(maxZstdMemory),
-		zstd.WithDecoderLowmem(false))
+	// zstdDecoders decode one call at a time each (concurrency 1), so
+	// each call can set its own output limit. DecodeAll is used, not a
+	// stream: a streaming decoder allocates the window a frame declares
+	// up front (10 bytes could cost 128 MiB), while DecodeAll decodes
+	// into dst and checks the limit after every block. Without a limit
+	// of its own per call, it grew a bomb's output to the decoder's 1 GiB
+	// memory limit before reporting the excess (6 GiB allocated).
+	zstdDecoders = sync.Pool{New: func() any {
+		d, err := zstd.NewReader(nil,
+			zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxWindow(maxZstdWindow))
+		if err != nil {
+			panic("BUG: records: zstd decoder options: " + err.Error())
+		}
+		return d
+	}}
 	zstdEnc, _ = zstd.NewWriter(nil,
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderLevel(zstd.SpeedFastest),
@@ -91,7 +104,12 @@ func Decompress(codec Codec, src, dst []byte, limit int) ([]byte, error) {
 		if err := h.Decode(src); err == nil && h.HasFCS && h.FrameContentSize > uint64(limit) {
 			return nil, ErrTooLarge
 		}
-		out, err := zstdDec.DecodeAll(src, dst)
+		d := zstdDecoders.Get().(*zstd.Decoder)
+		defer zstdDecoders.Put(d)
+		if err := d.ResetWithOptions(nil, zstd.WithDecoderMaxMemory(uint64(max(limit, 1)))); err != nil {
+			return nil, fmt.Errorf("%w: zstd: %v", ErrBadCompression, err)
+		}
+		out, err := d.DecodeAll(src, dst)
 		if err != nil {
 			if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
 				return nil, ErrTooLarge
@@ -110,7 +128,7 @@ func readLimited(r io.Reader, dst []byte, limit int) ([]byte, error) {
 	buf := bytes.NewBuffer(dst)
 	n, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadCompression, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadCompression, err)
 	}
 	if n > int64(limit) {
 		return nil, ErrTooLarge

@@ -40,6 +40,9 @@ type ValidateOptions struct {
 	// KeepRaw asks for the decompressed records section in Validated.Raw even
 	// for compressed batches, for a caller that will recompress.
 	KeepRaw bool
+	// Budget, if set, bounds the memory of decompressions in flight
+	// across all callers sharing it (budget.go).
+	Budget *Budget
 }
 
 // Validated is a batch that passed ValidateProduce.
@@ -117,7 +120,10 @@ func ValidateProduce(data []byte, o *ValidateOptions, scratch []byte) (Validated
 		if limit <= 0 {
 			limit = 64 << 20
 		}
-		out, err := Decompress(codec, raw, scratch, limit)
+		out, held, err := decompressWithin(o.Budget, codec, raw, scratch, limit)
+		if o.Budget != nil {
+			defer o.Budget.release(held)
+		}
 		if err != nil {
 			return Validated{}, scratch, batchErr(kerr.CorruptMessage, "%v", err)
 		}
