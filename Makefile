@@ -6,7 +6,7 @@ GO       ?= go
 BIN      ?= bin/potok
 FUZZTIME ?= 60s
 
-.PHONY: all build run test unit testrace lint fuzz bench compat compat-full deps clean readme
+.PHONY: all build run test unit testrace lint fuzz bench bench-quick bench-scale bench-go compat compat-full deps clean readme
 
 all: build
 
@@ -32,6 +32,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	cd compat-tests && $(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 # Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10s for a quick pass).
 fuzz:
@@ -42,8 +43,29 @@ fuzz:
 		done; \
 	done
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./logstore/... ./records/...
+# The benchmark program (bench/, its own module so that kfake stays out of
+# this one): Potok against franz-go's kfake in memory, persisted, and
+# persisted with fsync per batch, each a separate process; prints a table of
+# medians and ratios and writes bench-results.json. BENCHFLAGS passes flags
+# (-reps 5, -only 'produce 1KiB', -brokers potok,kfake-disk, ...). About 25
+# minutes with the defaults; bench-quick is a 3-minute smoke run.
+BENCHFLAGS ?=
+bench: build
+	cd bench && $(GO) build -o ../bin/kfakebroker ./kfakebroker && $(GO) build -o ../bin/potok-bench .
+	cd bench && ../bin/potok-bench -potok ../$(BIN) -kfake ../bin/kfakebroker -json ../bench-results.json $(BENCHFLAGS)
+
+bench-quick:
+	$(MAKE) bench BENCHFLAGS="-quick $(BENCHFLAGS)"
+
+# Potok alone at scale: 10,000 idle partitions, 1,000 connections, startup
+# with 1,000 partitions and 10 GiB of data.
+bench-scale: build
+	cd bench && $(GO) build -o ../bin/potok-bench .
+	cd bench && ../bin/potok-bench -scale -potok ../$(BIN) -json ../bench-scale.json $(BENCHFLAGS)
+
+# Go benchmarks of the hot paths (logstore, records, broker produce/fetch).
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./logstore/... ./records/... ./broker/...
 
 deps:
 	@command -v kcat >/dev/null 2>&1 || (apt-get install -y kcat >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y kcat >/dev/null))
@@ -68,7 +90,7 @@ compat-full: build
 	POTOK_BIN=$(CURDIR)/$(BIN) compat-tests/kgo-suite.sh
 
 clean:
-	rm -rf bin potok-data
+	rm -rf bin potok-data bench-results.json bench-scale.json
 
 # Regenerate README.md's API table from the broker's registry.
 readme:
