@@ -69,10 +69,20 @@ func main() {
 	flag.StringVar(&o.dir, "dir", os.TempDir(), "where brokers keep their data (each run gets a fresh directory)")
 	flag.StringVar(&o.jsonPath, "json", "bench-results.json", "JSON output")
 	flag.StringVar(&o.mdPath, "md", "", "also write the table (Markdown) to this file")
+	flag.BoolVar(&keepLogs, "keep-logs", false, "keep every broker's output file in -dir")
 	quick := flag.Bool("quick", false, "one repeat, 2 s windows, no RSS scenario: a smoke test")
 	scale := flag.Bool("scale", false, "run the scale scenarios (Potok only) instead: idle partitions, connections, startup")
+	alt := flag.String("alt", "", "an alternative Potok binary, run as broker \"potok-alt\" (A/B comparisons: -brokers potok,potok-alt)")
 	flag.Parse()
 
+	if *alt != "" {
+		path := *alt
+		brokerKinds = append(brokerKinds, brokerKind{"potok-alt", "Potok, alternative binary " + path,
+			func(b *binaries, port int, dir string) []string {
+				args := brokerKinds[0].args(&binaries{potok: path}, port, dir)
+				return args
+			}})
+	}
 	for _, n := range strings.Split(*brokers, ",") {
 		k, ok := kindByName(strings.TrimSpace(n))
 		if !ok {
@@ -256,7 +266,7 @@ func (r *runRecord) summary() string {
 		return "ERROR " + r.Err
 	case r.Produce != nil:
 		p := r.Produce
-		s := fmt.Sprintf("%9.0f rec/s %7.1f MB/s cpu %5.2f s/GB rss %4d MB", p.RecordsPerS, p.MBPerS, p.CPUPerGB, p.PeakRSS>>20)
+		s := fmt.Sprintf("%9.0f rec/s %7.1f MB/s cpu %5.2f s/GB (sys %4.2f) rss %4d MB", p.RecordsPerS, p.MBPerS, p.CPUPerGB, p.SysPerGB, p.PeakRSS>>20)
 		if p.ConsumeMBPerS > 0 {
 			s += fmt.Sprintf(" | consume %7.1f MB/s cpu %5.2f s/GB", p.ConsumeMBPerS, p.ConsumeCPUPerGB)
 		}

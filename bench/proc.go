@@ -59,6 +59,9 @@ func kindByName(name string) (brokerKind, bool) {
 	return brokerKind{}, false
 }
 
+// keepLogs keeps every broker's output file (-keep-logs).
+var keepLogs bool
+
 // brokerProc is one running broker process.
 type brokerProc struct {
 	kind    string
@@ -163,7 +166,9 @@ func (p *brokerProc) stop(keep bool) error {
 	}
 	if !keep {
 		os.RemoveAll(p.dir)
-		os.Remove(p.logPath)
+		if !keepLogs {
+			os.Remove(p.logPath)
+		}
 	}
 	return err
 }
@@ -176,20 +181,26 @@ func (p *brokerProc) kill() {
 
 // cpu returns the process's user + system CPU seconds so far (all threads).
 func (p *brokerProc) cpu() float64 {
+	u, s := p.cpuSplit()
+	return u + s
+}
+
+// cpuSplit returns the process's user and system CPU seconds so far.
+func (p *brokerProc) cpuSplit() (user, sys float64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	// Fields after the command name, which is in parentheses and may hold
 	// spaces: state is field 3, utime 14 and stime 15.
 	i := bytes.LastIndexByte(b, ')')
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0
+		return 0, 0
 	}
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / clockTicks
+	return ut / clockTicks, st / clockTicks
 }
 
 // clockTicks is USER_HZ, 100 on every Linux this runs on.

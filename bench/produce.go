@@ -42,6 +42,7 @@ type produceResult struct {
 	MBPerS      float64 `json:"mb_per_s"`      // record values, 10^6 bytes/s
 	CPUSeconds  float64 `json:"cpu_s"`         // broker user+system in the window
 	CPUPerGB    float64 `json:"cpu_s_per_gb"`  // broker CPU seconds per 10^9 value bytes
+	SysPerGB    float64 `json:"sys_s_per_gb"`  // the part of it spent in the kernel
 	PeakRSS     int64   `json:"peak_rss"`      // broker VmHWM at the end of producing
 	Errors      int64   `json:"errors"`
 	TotalAcked  int64   `json:"total_acked"` // everything acknowledged, warm-up included
@@ -165,20 +166,20 @@ func runProduce(ctx context.Context, b *brokerProc, s produceSpec) (produceResul
 
 	var t0 time.Time
 	var a0, by0 int64
-	var c0 float64
+	var c0, s0 float64
 	if s.TotalBytes > 0 {
-		t0, c0 = time.Now(), b.cpu()
+		t0, c0, s0 = time.Now(), b.cpu(), sysOf(b)
 		wg.Wait()
 		for _, cl := range clients {
 			cl.Flush(ctx)
 		}
 	} else {
 		sleepCtx(ctx, s.Warmup)
-		t0, a0, c0 = time.Now(), acked.Load(), b.cpu()
+		t0, a0, c0, s0 = time.Now(), acked.Load(), b.cpu(), sysOf(b)
 		by0 = ackedBytes.Load()
 		sleepCtx(ctx, s.Window)
 	}
-	t1, a1, c1, bytes1 := time.Now(), acked.Load(), b.cpu(), ackedBytes.Load()
+	t1, a1, c1, s1, bytes1 := time.Now(), acked.Load(), b.cpu(), sysOf(b), ackedBytes.Load()
 	res.PeakRSS = b.memStatus("VmHWM")
 	stop()
 	wg.Wait()
@@ -197,6 +198,7 @@ func runProduce(ctx context.Context, b *brokerProc, s produceSpec) (produceResul
 	res.MBPerS = bytes / 1e6 / res.Seconds
 	res.CPUSeconds = c1 - c0
 	res.CPUPerGB = res.CPUSeconds / (bytes / 1e9)
+	res.SysPerGB = (s1 - s0) / (bytes / 1e9)
 	res.TotalAcked = acked.Load()
 	res.Errors = errs.Load()
 	if e, ok := firstErr.Load().(error); ok && res.Records == 0 {
@@ -255,6 +257,11 @@ func consumeAll(ctx context.Context, b *brokerProc, topic string, partitions int
 	res.mbPerS = float64(bytes) / 1e6 / secs
 	res.cpuPerGB = cpu / (float64(bytes) / 1e9)
 	return res, nil
+}
+
+func sysOf(b *brokerProc) float64 {
+	_, s := b.cpuSplit()
+	return s
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
