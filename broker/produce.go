@@ -79,6 +79,9 @@ func (b *Broker) handleProduce(r *protocol.Request) {
 		}
 	}
 	scratchPool.Put(scratch)
+	// Every batch is in the log (or refused): the request's bytes are no
+	// longer needed, and an acks=all wait must not hold them.
+	r.ReleaseFrame()
 	switch {
 	case req.Acks == 0 && failed:
 		r.CloseConnection()

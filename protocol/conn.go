@@ -41,7 +41,7 @@ func (s *Server) newConn(nc net.Conn, listener string, id uint64) *conn {
 		srv: s,
 		nc:  nc,
 		info: &Conn{Listener: listener, RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), ID: id,
-			ctx: ctx, cancel: cancel},
+			ctx: ctx, cancel: cancel, srv: s},
 		br:    bufio.NewReaderSize(nc, 32<<10),
 		slots: make(chan *Request, maxPipelined+1),
 		wdone: make(chan struct{}),
@@ -346,8 +346,6 @@ func (c *conn) finish(r *Request) {
 		r.body.Release()
 		r.body = nil
 	}
-	c.srv.mem.release(r.mem)
-	putBuf(r.frame)
-	r.frame = nil
+	r.releaseFrame(c.srv)
 	r.Msg, r.resp = nil, nil
 }

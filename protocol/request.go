@@ -41,6 +41,9 @@ type Request struct {
 
 	frame []byte // the request bytes; Msg aliases them until the response is written
 	mem   int64  // bytes charged to the server's in-flight budget
+	// freed is set by whoever returns the frame to the pool: ReleaseFrame
+	// or, after the response, the writer.
+	freed atomic.Bool
 
 	done     chan struct{}
 	resp     kmsg.Response
@@ -84,6 +87,26 @@ func (r *Request) Throttle(d time.Duration) {
 // ThrottleTime returns the throttle asked so far, for callers of
 // RespondBody, whose pre-encoded bodies carry their own throttle_time_ms.
 func (r *Request) ThrottleTime() time.Duration { return r.throttle }
+
+// ReleaseFrame tells the server that the handler is done with the request's
+// bytes: neither Msg nor anything decoded from it that aliases the frame
+// (record batches) may be used afterwards. The frame goes back to the pool
+// and leaves the queued.max.request.bytes budget now rather than once the
+// response is written. A produce handler calls it when its appends are done,
+// so that a request waiting for durability holds no buffer. Call it before
+// answering; calling it again does nothing.
+func (r *Request) ReleaseFrame() {
+	if r.Conn != nil && r.Conn.srv != nil {
+		r.releaseFrame(r.Conn.srv)
+	}
+}
+
+func (r *Request) releaseFrame(s *Server) {
+	if r.frame != nil && r.freed.CompareAndSwap(false, true) {
+		s.mem.release(r.mem)
+		putBuf(r.frame)
+	}
+}
 
 // Size is the size of the request frame in bytes (what Kafka counts
 // against a producer's byte-rate quota).
@@ -134,6 +157,7 @@ type Conn struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	srv    *Server
 
 	mu              sync.Mutex
 	softwareName    string // client_software_name from ApiVersions v3+
