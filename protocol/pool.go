@@ -9,7 +9,7 @@ import (
 // Request frames and response headers are reused so that a steady stream of
 // requests allocates no new buffers.
 //
-// Up to 1 MiB, buffers come from sync.Pools, one per power of two from
+// Up to 1 MiB, buffers come from free lists, one per power of two from
 // 512 B. Larger frames are what producers send at full speed (franz-go
 // packs a batch for every partition of a broker into one request: 10-15 MB
 // at a few hundred MB/s), and their sizes vary from one request to the
@@ -26,9 +26,21 @@ const (
 	maxIdleLarge = 64 << 20
 )
 
-var bufPools [maxShift - minShift + 1]sync.Pool
+// smallList is the free list of one class up to 1 MiB. It is a plain
+// stack under a mutex rather than a sync.Pool, whose Put of a []byte
+// allocates (the slice header escapes into the interface).
+type smallList struct {
+	mu   sync.Mutex
+	free [][]byte // guarded by mu
+}
 
-// class returns the pool index for a buffer of n bytes (n <= 1<<maxShift).
+var small [maxShift - minShift + 1]smallList
+
+// maxIdleSmall bounds the idle bytes kept per class (and at least 16
+// buffers), so a burst of connections leaves little behind.
+const maxIdleSmall = 4 << 20
+
+// class returns the list index for a buffer of n bytes (n <= 1<<maxShift).
 func class(n int) int {
 	if n <= 1<<minShift {
 		return 0
@@ -41,9 +53,16 @@ func getBuf(n int) []byte {
 		return large.get(n)
 	}
 	c := class(n)
-	if p, ok := bufPools[c].Get().(*[]byte); ok {
-		return (*p)[:n]
+	l := &small[c]
+	l.mu.Lock()
+	if k := len(l.free); k > 0 {
+		b := l.free[k-1]
+		l.free[k-1] = nil
+		l.free = l.free[:k-1]
+		l.mu.Unlock()
+		return b[:n]
 	}
+	l.mu.Unlock()
 	return make([]byte, n, 1<<(c+minShift))
 }
 
@@ -53,8 +72,13 @@ func putBuf(b []byte) {
 	case cap(b) > 1<<maxShift:
 		large.put(b)
 	case cap(b) == 1<<(class(cap(b))+minShift):
-		b = b[:0]
-		bufPools[class(cap(b))].Put(&b)
+		c := class(cap(b))
+		l := &small[c]
+		l.mu.Lock()
+		if len(l.free) < max(16, maxIdleSmall>>(c+minShift)) {
+			l.free = append(l.free, b[:0])
+		}
+		l.mu.Unlock()
 	}
 }
 
