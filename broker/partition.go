@@ -21,9 +21,9 @@ type partition struct {
 	durable atomic.Bool
 
 	mu      sync.Mutex
-	waiters offsetWaiters           // guarded by mu; acks=all produces
-	fetches map[*fetchWait]struct{} // guarded by mu; long-poll fetches
-	gone    bool                    // guarded by mu; the partition was deleted
+	waiters offsetWaiters         // guarded by mu; acks=all produces
+	fetches map[*fetchWait]uint64 // guarded by mu; long-poll fetches and their generations
+	gone    bool                  // guarded by mu; the partition was deleted
 }
 
 // hwWaiter is told when the high watermark reached the offset it waited
@@ -147,20 +147,27 @@ func (p *partition) advance(hw int64) {
 	for len(p.waiters) > 0 && p.waiters[0].offset <= hw {
 		fire = append(fire, p.waiters.pop())
 	}
-	var fetchBuf [8]*fetchWait
+	var fetchBuf [8]fetchWake
 	fetches := fetchBuf[:0]
 	if moved {
-		for w := range p.fetches {
-			fetches = append(fetches, w)
+		for w, gen := range p.fetches {
+			fetches = append(fetches, fetchWake{w, gen})
 		}
 	}
 	p.mu.Unlock()
 	for _, w := range fire {
 		w.w.hwReached(w.tag, true)
 	}
-	for _, w := range fetches {
-		w.wake()
+	for _, fw := range fetches {
+		fw.w.wake(fw.gen)
 	}
+}
+
+// fetchWake is a long-poll fetch to wake, with the generation it
+// registered with.
+type fetchWake struct {
+	w   *fetchWait
+	gen uint64
 }
 
 // waitFor calls w.hwReached(tag, true) once the high watermark reaches
@@ -182,12 +189,12 @@ func (p *partition) waitFor(offset int64, w hwWaiter, tag int) {
 	p.mu.Unlock()
 }
 
-func (p *partition) addFetch(w *fetchWait) {
+func (p *partition) addFetch(w *fetchWait, gen uint64) {
 	p.mu.Lock()
 	if p.fetches == nil {
-		p.fetches = map[*fetchWait]struct{}{}
+		p.fetches = map[*fetchWait]uint64{}
 	}
-	p.fetches[w] = struct{}{}
+	p.fetches[w] = gen
 	p.mu.Unlock()
 }
 
@@ -203,15 +210,15 @@ func (p *partition) abandon() {
 	p.gone = true
 	fire := p.waiters
 	p.waiters = nil
-	var fetches []*fetchWait
-	for w := range p.fetches {
-		fetches = append(fetches, w)
+	var fetches []fetchWake
+	for w, gen := range p.fetches {
+		fetches = append(fetches, fetchWake{w, gen})
 	}
 	p.mu.Unlock()
 	for _, w := range fire {
 		w.w.hwReached(w.tag, false)
 	}
-	for _, w := range fetches {
-		w.wake()
+	for _, fw := range fetches {
+		fw.w.wake(fw.gen)
 	}
 }

@@ -199,6 +199,15 @@ func (c *conn) decode(frame []byte, size int64) (*Request, error) {
 		req := c.newRequest(h, frame, size)
 		req.Msg, req.pooled = &m.ProduceRequest, m
 		return req, nil
+	case 1: // Fetch
+		m := fetchMsgs.Get().(*fetchMsg)
+		if !decodeFetch(m, h.version, rest) {
+			m.release()
+			return fail(fmt.Errorf("%w: Fetch v%d: %v", errMalformed, h.version, errNotEnoughData))
+		}
+		req := c.newRequest(h, frame, size)
+		req.Msg, req.pooled = &m.FetchRequest, m
+		return req, nil
 	}
 	msg := kmsg.RequestForKey(h.key)
 	if msg == nil {

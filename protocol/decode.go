@@ -268,3 +268,168 @@ func decodeProduce(m *produceMsg, version int16, body []byte) bool {
 	}
 	return !d.err
 }
+
+// fetchMsg is a pooled FetchRequest; ClusterID points at clusterID.
+type fetchMsg struct {
+	kmsg.FetchRequest
+	clusterID string
+}
+
+var fetchMsgs = sync.Pool{New: func() any { return new(fetchMsg) }}
+
+func (m *fetchMsg) release() {
+	m.ClusterID, m.clusterID, m.Rack = nil, "", ""
+	for i := range m.Topics {
+		m.Topics[i].Topic = ""
+	}
+	for i := range m.ForgottenTopics {
+		m.ForgottenTopics[i].Topic = ""
+	}
+	fetchMsgs.Put(m)
+}
+
+// decodeFetch decodes a Fetch request body of any version kmsg knows,
+// including the tagged fields kmsg knows (cluster id, replica state,
+// replica directory id, high watermark).
+func decodeFetch(m *fetchMsg, version int16, body []byte) bool {
+	r := &m.FetchRequest
+	flex := version >= 12
+	d := decoder{b: body}
+	r.Version = version
+	r.MinBytes, r.IsolationLevel, r.SessionID, r.MaxWaitMillis = 0, 0, 0, 0
+	r.Rack = ""
+	r.Default()
+	if version <= 14 {
+		r.ReplicaID = d.int32()
+	}
+	r.MaxWaitMillis = d.int32()
+	r.MinBytes = d.int32()
+	if version >= 3 {
+		r.MaxBytes = d.int32()
+	}
+	if version >= 4 {
+		r.IsolationLevel = d.int8()
+	}
+	if version >= 7 {
+		r.SessionID = d.int32()
+		r.SessionEpoch = d.int32()
+	}
+	n := d.arrayLen(flex)
+	if d.err || int64(n)*2 > int64(len(d.b)) || version >= 13 && int64(n)*18 > int64(len(d.b)) {
+		return false
+	}
+	r.Topics = grow(r.Topics, max(n, 0))
+	for i := range r.Topics {
+		t := &r.Topics[i]
+		t.Topic, t.TopicID = "", [16]byte{}
+		if version <= 12 {
+			t.Topic = d.str(flex)
+		} else {
+			t.TopicID = d.uuid()
+		}
+		np := d.arrayLen(flex)
+		if d.err || int64(np)*16 > int64(len(d.b)) || version >= 12 && int64(np)*32 > int64(len(d.b)) {
+			return false
+		}
+		t.Partitions = grow(t.Partitions, max(np, 0))
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			*p = kmsg.NewFetchRequestTopicPartition()
+			p.Partition = d.int32()
+			if version >= 9 {
+				p.CurrentLeaderEpoch = d.int32()
+			}
+			p.FetchOffset = d.int64()
+			if version >= 12 {
+				p.LastFetchedEpoch = d.int32()
+			}
+			if version >= 5 {
+				p.LogStartOffset = d.int64()
+			}
+			p.PartitionMaxBytes = d.int32()
+			if flex {
+				for k := d.uvarint(); k > 0 && !d.err; k-- {
+					switch key := d.uvarint(); key {
+					case 0:
+						sub := decoder{b: d.span(int(d.uvarint()))}
+						p.ReplicaDirectoryID = sub.uuid()
+						if sub.err {
+							return false
+						}
+					case 1:
+						sub := decoder{b: d.span(int(d.uvarint()))}
+						p.HighWatermark = sub.int64()
+						if sub.err {
+							return false
+						}
+					default:
+						d.span(int(d.uvarint()))
+					}
+				}
+			}
+		}
+		if flex {
+			d.skipTags()
+		}
+	}
+	r.ForgottenTopics = r.ForgottenTopics[:0]
+	if version >= 7 {
+		n := d.arrayLen(flex)
+		if d.err || int64(n)*2 > int64(len(d.b)) || version >= 13 && int64(n)*18 > int64(len(d.b)) {
+			return false
+		}
+		r.ForgottenTopics = grow(r.ForgottenTopics, max(n, 0))
+		for i := range r.ForgottenTopics {
+			t := &r.ForgottenTopics[i]
+			t.Topic, t.TopicID = "", [16]byte{}
+			if version <= 12 {
+				t.Topic = d.str(flex)
+			} else {
+				t.TopicID = d.uuid()
+			}
+			np := d.arrayLen(flex)
+			if d.err || int64(np)*4 > int64(len(d.b)) {
+				return false
+			}
+			t.Partitions = grow(t.Partitions, max(np, 0))
+			for j := range t.Partitions {
+				t.Partitions[j] = d.int32()
+			}
+			if flex {
+				d.skipTags()
+			}
+		}
+	}
+	if version >= 11 {
+		r.Rack = d.str(flex)
+	}
+	if flex {
+		for k := d.uvarint(); k > 0 && !d.err; k-- {
+			switch key := d.uvarint(); key {
+			case 0:
+				sub := decoder{b: d.span(int(d.uvarint()))}
+				if s, ok := sub.nullableStr(flex); ok {
+					m.clusterID = s
+					r.ClusterID = &m.clusterID
+				} else {
+					r.ClusterID = nil
+				}
+				if sub.err {
+					return false
+				}
+			case 1:
+				sub := decoder{b: d.span(int(d.uvarint()))}
+				r.ReplicaState.Default()
+				r.ReplicaState.ID = sub.int32()
+				r.ReplicaState.Epoch = sub.int64()
+				sub.skipTags()
+				if sub.err {
+					return false
+				}
+			default:
+				d.span(int(d.uvarint()))
+			}
+		}
+	}
+	return !d.err
+}

@@ -114,3 +114,115 @@ func FuzzDecodeProduce(f *testing.F) {
 		}
 	})
 }
+
+// fetchBodies are valid Fetch bodies of every version, with every known
+// tagged field set where the version has it.
+func fetchBodies() (out []struct {
+	version int16
+	body    []byte
+}) {
+	for v := int16(0); v <= kmsg.NewPtrFetchRequest().MaxVersion(); v++ {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(v)
+		req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 3, 500, 1, 1<<20
+		req.IsolationLevel, req.SessionID, req.SessionEpoch = 1, 77, 5
+		req.ClusterID = kmsg.StringPtr("cluster")
+		req.ReplicaState.ID, req.ReplicaState.Epoch = 4, 9
+		req.Rack = "rack-a"
+		for t := 0; t < 2; t++ {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic, rt.TopicID = fmt.Sprint("topic-", t), [16]byte{byte(t + 1)}
+			for p := 0; p < 3; p++ {
+				rp := kmsg.NewFetchRequestTopicPartition()
+				rp.Partition, rp.CurrentLeaderEpoch, rp.FetchOffset = int32(p), 2, int64(100*p)
+				rp.LastFetchedEpoch, rp.LogStartOffset, rp.PartitionMaxBytes = 1, 7, 1<<20
+				rp.ReplicaDirectoryID, rp.HighWatermark = [16]byte{9}, 1000
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			req.Topics = append(req.Topics, rt)
+			ft := kmsg.NewFetchRequestForgottenTopic()
+			ft.Topic, ft.TopicID, ft.Partitions = fmt.Sprint("gone-", t), [16]byte{byte(t + 10)}, []int32{4, 5}
+			req.ForgottenTopics = append(req.ForgottenTopics, ft)
+		}
+		out = append(out, struct {
+			version int16
+			body    []byte
+		}{v, req.AppendTo(nil)})
+	}
+	return out
+}
+
+func sameFetch(t *testing.T, got, want *kmsg.FetchRequest) {
+	t.Helper()
+	g, w := *got, *want
+	if (g.ClusterID == nil) != (w.ClusterID == nil) || g.ClusterID != nil && *g.ClusterID != *w.ClusterID {
+		t.Fatalf("cluster id %v, want %v", g.ClusterID, w.ClusterID)
+	}
+	if g.ReplicaID != w.ReplicaID || g.ReplicaState.ID != w.ReplicaState.ID || g.ReplicaState.Epoch != w.ReplicaState.Epoch ||
+		g.MaxWaitMillis != w.MaxWaitMillis || g.MinBytes != w.MinBytes || g.MaxBytes != w.MaxBytes ||
+		g.IsolationLevel != w.IsolationLevel || g.SessionID != w.SessionID || g.SessionEpoch != w.SessionEpoch ||
+		g.Rack != w.Rack || len(g.Topics) != len(w.Topics) || len(g.ForgottenTopics) != len(w.ForgottenTopics) {
+		t.Fatalf("got  %+v\nwant %+v", g, w)
+	}
+	for i := range w.Topics {
+		gt, wt := &g.Topics[i], &w.Topics[i]
+		if gt.Topic != wt.Topic || gt.TopicID != wt.TopicID || len(gt.Partitions) != len(wt.Partitions) {
+			t.Fatalf("topic %d: %+v, want %+v", i, gt, wt)
+		}
+		for j := range wt.Partitions {
+			gp, wp := &gt.Partitions[j], &wt.Partitions[j]
+			if gp.Partition != wp.Partition || gp.CurrentLeaderEpoch != wp.CurrentLeaderEpoch || gp.FetchOffset != wp.FetchOffset ||
+				gp.LastFetchedEpoch != wp.LastFetchedEpoch || gp.LogStartOffset != wp.LogStartOffset ||
+				gp.PartitionMaxBytes != wp.PartitionMaxBytes || gp.ReplicaDirectoryID != wp.ReplicaDirectoryID ||
+				gp.HighWatermark != wp.HighWatermark {
+				t.Fatalf("topic %d partition %d: %+v, want %+v", i, j, gp, wp)
+			}
+		}
+	}
+	for i := range w.ForgottenTopics {
+		gt, wt := &g.ForgottenTopics[i], &w.ForgottenTopics[i]
+		if gt.Topic != wt.Topic || gt.TopicID != wt.TopicID || fmt.Sprint(gt.Partitions) != fmt.Sprint(wt.Partitions) {
+			t.Fatalf("forgotten topic %d: %+v, want %+v", i, gt, wt)
+		}
+	}
+}
+
+func TestDecodeFetchMatchesKmsg(t *testing.T) {
+	m := new(fetchMsg)
+	for _, c := range fetchBodies() {
+		want := kmsg.NewPtrFetchRequest()
+		want.SetVersion(c.version)
+		if err := want.ReadFrom(c.body); err != nil {
+			t.Fatal(err)
+		}
+		if !decodeFetch(m, c.version, c.body) {
+			t.Fatalf("v%d: did not decode", c.version)
+		}
+		sameFetch(t, &m.FetchRequest, want)
+		if n := testing.AllocsPerRun(100, func() { decodeFetch(m, c.version, c.body) }); n != 0 {
+			t.Errorf("v%d: %.0f allocations per decode", c.version, n)
+		}
+	}
+}
+
+func FuzzDecodeFetch(f *testing.F) {
+	for _, c := range fetchBodies() {
+		f.Add(c.version, c.body)
+	}
+	m := new(fetchMsg)
+	f.Fuzz(func(t *testing.T, version int16, body []byte) {
+		if version < 0 || version > kmsg.NewPtrFetchRequest().MaxVersion() {
+			return
+		}
+		want := kmsg.NewPtrFetchRequest()
+		want.SetVersion(version)
+		werr := want.ReadFrom(body)
+		ok := decodeFetch(m, version, body)
+		if ok != (werr == nil) {
+			t.Fatalf("v%d: decoded %v, kmsg: %v", version, ok, werr)
+		}
+		if ok {
+			sameFetch(t, &m.FetchRequest, want)
+		}
+	})
+}
