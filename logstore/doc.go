@@ -80,6 +80,17 @@
 // happen meanwhile (a map outlives the file it was made from). There are no
 // writable maps: a full disk must be an error from write(2), not a SIGBUS.
 //
+// # File descriptors
+//
+// A segment's files are opened when first used, not when the log is
+// loaded, and a Manager keeps at most ManagerOptions.MaxOpenFiles of them
+// open (half of RLIMIT_NOFILE by default), closing the least recently used
+// ones, so 10,000 partitions fit in a 20,000-descriptor limit with room for
+// the clients. A file with unsynced writes stays open (a writeback error on
+// a closed file would never reach the fdatasync that claims durability),
+// except an offset or time index, which is synced and then closed; maps
+// outlive their descriptors.
+//
 // # Durability
 //
 // One flusher per Manager syncs logs with unsynced data: an append queues
