@@ -57,7 +57,7 @@ func runLatency(ctx context.Context, b *brokerProc, s latencySpec) (latencyResul
 	}
 	defer cons.Close()
 	prod, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(s.Linger),
-		kgo.RequiredAcks(kgo.AllISRAcks()))
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		return res, err
 	}
