@@ -448,13 +448,13 @@ func (b *Broker) wakeFetchesForShutdown() {
 	for _, ts := range b.topics.Load().byName {
 		for _, p := range ts.parts {
 			p.mu.Lock()
-			var ws []*fetchWait
-			for w := range p.fetches {
-				ws = append(ws, w)
+			var ws []fetchWake
+			for w, gen := range p.fetches {
+				ws = append(ws, fetchWake{w, gen})
 			}
 			p.mu.Unlock()
-			for _, w := range ws {
-				go w.try(true)
+			for _, fw := range ws {
+				go fw.w.try(fw.gen, true, false)
 			}
 		}
 	}

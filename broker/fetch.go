@@ -33,30 +33,35 @@ import (
 
 func (b *Broker) handleFetch(r *protocol.Request) {
 	req := r.Msg.(*kmsg.FetchRequest)
-	w := &fetchWait{b: b, r: r, req: req}
+	w := newFetchWait(b, r, req)
 	if code := w.prepare(); code != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = code
 		r.Respond(resp)
+		w.mu.Lock()
+		w.done = true
+		w.releaseLocked()
 		return
 	}
-	body, ready := w.read()
+	w.mu.Lock()
+	gen := w.gen
+	ready := w.read()
 	if ready || req.MaxWaitMillis <= 0 || len(w.parts) == 0 {
-		w.send(body)
+		w.answerLocked()
 		return
 	}
-	body.Release()
+	w.body.dropChunks()
 	// Wait: register on every partition read, then read once more in case
 	// data arrived before the registration.
-	w.mu.Lock()
 	for _, p := range w.parts {
-		p.addFetch(w)
+		p.addFetch(w, gen)
 	}
-	w.timer = time.AfterFunc(time.Duration(req.MaxWaitMillis)*time.Millisecond, func() { w.try(true) })
+	w.timerLive = true
+	w.timer.Reset(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	w.mu.Unlock()
 	// A broker shutting down answers at once rather than hold its
 	// connections open for max_wait_ms.
-	w.try(b.closed.Load())
+	w.try(gen, b.closed.Load(), false)
 }
 
 // fetchTarget is one partition a fetch reads.
@@ -68,20 +73,68 @@ type fetchTarget struct {
 	cached      *sessionPartition // incremental fetches: what the client was last told
 }
 
-// fetchWait is one fetch request, possibly waiting for data.
+// fetchWait is one fetch request, possibly waiting for data. Pooled: it
+// is reused once answered, its body released by the connection and its
+// timer stopped or run. gen tells its uses apart: a partition may still
+// hold (and wake) a fetch that was answered meanwhile, and such a late
+// wake must not touch the request it serves now.
 type fetchWait struct {
-	b   *Broker
-	r   *protocol.Request
-	req *kmsg.FetchRequest
-
+	b          *Broker
+	r          *protocol.Request
+	req        *kmsg.FetchRequest
 	targets    []fetchTarget
 	sess       *fetchSession // incremental fetch
 	newSession bool          // full fetch asking for a session
+	body       fetchBody     // the response being built
 
-	mu    sync.Mutex
-	done  bool         // guarded by mu
-	parts []*partition // partitions to wait on
-	timer *time.Timer
+	mu        sync.Mutex
+	gen       uint64       // guarded by mu
+	done      bool         // guarded by mu: answered
+	bodyOut   bool         // guarded by mu: the body is with the connection until Release
+	timerLive bool         // guarded by mu: timer armed or its function running
+	parts     []*partition // guarded by mu: partitions read (and, once waiting, registered on)
+	first     bool         // guarded by mu: the first read, which collects parts
+	timer     *time.Timer
+}
+
+var fetchWaits sync.Pool
+
+func newFetchWait(b *Broker, r *protocol.Request, req *kmsg.FetchRequest) *fetchWait {
+	w, _ := fetchWaits.Get().(*fetchWait)
+	if w == nil {
+		w = new(fetchWait)
+		w.body.w = w
+		w.timer = time.AfterFunc(time.Hour, w.expire)
+		w.timer.Stop()
+	}
+	w.mu.Lock()
+	w.gen++
+	w.b, w.r, w.req = b, r, req
+	w.first = true
+	w.mu.Unlock()
+	return w
+}
+
+// releaseLocked unlocks mu and returns w to the pool once nothing refers
+// to it: answered, body released, timer done.
+func (w *fetchWait) releaseLocked() {
+	last := w.done && !w.bodyOut && !w.timerLive
+	if last {
+		// A late wake of this use must find another generation, even
+		// before the next use begins.
+		w.gen++
+		w.b, w.r, w.req, w.sess, w.newSession = nil, nil, nil, nil, false
+		clear(w.targets)
+		w.targets = w.targets[:0]
+		clear(w.parts)
+		w.parts = w.parts[:0]
+		w.done = false
+		w.body.reset()
+	}
+	w.mu.Unlock()
+	if last {
+		fetchWaits.Put(w)
+	}
 }
 
 // prepare resolves the session and the partitions to read; it returns a
@@ -89,6 +142,7 @@ type fetchWait struct {
 func (w *fetchWait) prepare() int16 {
 	req := w.req
 	byID := req.Version >= 13
+	w.targets = w.targets[:0]
 	if req.Version < 7 || req.SessionEpoch == 0 || req.SessionEpoch == -1 {
 		if req.Version >= 7 && req.SessionID != 0 {
 			w.b.sessions.remove(req.SessionID)
@@ -152,43 +206,56 @@ func keyOf(rt *kmsg.FetchRequestTopic, partition int32, byID bool) sessionKey {
 	return sessionKey{topic: rt.Topic, part: partition}
 }
 
-// wake is called by a partition whose high watermark moved.
-func (w *fetchWait) wake() {
-	go w.try(false)
+// wake is called by a partition whose high watermark moved, with the
+// generation the fetch registered with. It answers on the caller's
+// goroutine (the flusher's, or a producer's): a ready consumer gets its
+// data without a hand-off. The fetch path takes only leaf locks (the
+// fetch's own, sessions, quotas, metrics).
+func (w *fetchWait) wake(gen uint64) {
+	w.try(gen, false, false)
+}
+
+func (w *fetchWait) expire() {
+	w.mu.Lock()
+	gen := w.gen
+	w.mu.Unlock()
+	w.try(gen, true, true)
 }
 
 // try reads again and answers if enough data is there, or if final.
-func (w *fetchWait) try(final bool) {
+func (w *fetchWait) try(gen uint64, final, fromTimer bool) {
 	w.mu.Lock()
-	if w.done {
+	if fromTimer {
+		w.timerLive = false
+	}
+	if w.gen != gen || w.done {
+		w.releaseLocked()
+		return
+	}
+	if !w.read() && !final {
+		w.body.dropChunks()
 		w.mu.Unlock()
 		return
 	}
-	body, ready := w.read()
-	if !ready && !final {
-		w.mu.Unlock()
-		body.Release()
-		return
+	if w.timerLive && w.timer.Stop() {
+		w.timerLive = false
 	}
-	w.done = true
-	if w.timer != nil {
-		w.timer.Stop()
-	}
-	parts := w.parts
-	w.mu.Unlock()
-	for _, p := range parts {
+	for _, p := range w.parts {
 		p.removeFetch(w)
 	}
-	w.send(body)
+	w.answerLocked()
 }
 
-// send records in the session what the client is told and answers.
-func (w *fetchWait) send(body *fetchBody) {
-	resp := body.resp
+// answerLocked records in the session what the client is told, answers,
+// and unlocks mu.
+func (w *fetchWait) answerLocked() {
+	body := &w.body
+	resp := &body.resp
 	switch {
 	case w.sess != nil:
 		w.sess.mu.Lock()
-		for _, r := range body.results {
+		for i := range body.results {
+			r := &body.results[i]
 			if r.included && r.target.cached != nil {
 				r.target.cached.sentHW, r.target.cached.sentLSO, r.target.cached.sentLogStart = r.hw, r.lso, r.logStart
 			}
@@ -198,7 +265,8 @@ func (w *fetchWait) send(body *fetchBody) {
 	case w.newSession:
 		if s := w.b.sessions.create(w.req.Version >= 13); s != nil {
 			s.mu.Lock()
-			for _, r := range body.results {
+			for i := range body.results {
+				r := &body.results[i]
 				s.upsert(r.target.key, r.target.fetchOffset, r.target.maxBytes, r.target.leaderEpoch)
 				sp := s.index[r.target.key]
 				sp.sentHW, sp.sentLSO, sp.sentLogStart = r.hw, r.lso, r.logStart
@@ -207,9 +275,12 @@ func (w *fetchWait) send(body *fetchBody) {
 			resp.SessionID = s.id
 		}
 	}
-	body.results = nil
 	w.b.fetchAnswered(w.r, body) // quotas.go
-	w.r.RespondBody(body)
+	w.done, w.bodyOut = true, true
+	r := w.r
+	w.mu.Unlock()
+	// From here the connection owns the body; Release frees w.
+	r.RespondBody(body)
 }
 
 // partResult is what one read found for a target.
@@ -219,13 +290,16 @@ type partResult struct {
 	hw, lso, logStart int64
 }
 
-// read builds a response from what the logs hold now. ready reports whether
-// it should be sent at once: min_bytes reached, or an error to report.
-func (w *fetchWait) read() (body *fetchBody, ready bool) {
+// read fills w.body from what the logs hold now (mu held). It reports
+// whether to answer at once: min_bytes reached, or an error to report.
+// The first read also collects the partitions to wait on.
+func (w *fetchWait) read() (ready bool) {
 	b, req := w.b, w.req
-	first := w.parts == nil
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	body = &fetchBody{resp: resp}
+	first := w.first
+	w.first = false
+	body := &w.body
+	body.begin(req.Version)
+	resp := &body.resp
 	maxBytes := int64(b.fetchMaxBytes)
 	if req.Version >= 3 && req.MaxBytes > 0 {
 		maxBytes = min(maxBytes, int64(req.MaxBytes))
@@ -233,7 +307,8 @@ func (w *fetchWait) read() (body *fetchBody, ready bool) {
 	var total int64
 	anyError := false
 	var st *kmsg.FetchResponseTopic
-	for _, tg := range w.targets {
+	for i := range w.targets {
+		tg := &w.targets[i]
 		var ts *topicState
 		if req.Version >= 13 {
 			ts = b.topicByID(tg.key.id)
@@ -259,12 +334,12 @@ func (w *fetchWait) read() (body *fetchBody, ready bool) {
 			if first {
 				w.parts = append(w.parts, p)
 			}
-			n, err := body.readPartition(p, &tg, &sp, req.IsolationLevel == 1, min(int64(tg.maxBytes), maxBytes-total), total == 0)
+			n, err := body.readPartition(p, tg, &sp, req.IsolationLevel == 1, min(int64(tg.maxBytes), maxBytes-total), total == 0)
 			if err == nil {
 				total += n
 			}
 		}
-		res := partResult{target: tg, hw: sp.HighWatermark, lso: sp.LastStableOffset, logStart: sp.LogStartOffset}
+		res := partResult{target: *tg, hw: sp.HighWatermark, lso: sp.LastStableOffset, logStart: sp.LogStartOffset}
 		// An incremental response carries only what changed.
 		res.included = tg.cached == nil || sp.ErrorCode != 0 || len(sp.RecordBatches) > 0 ||
 			sp.HighWatermark != tg.cached.sentHW || sp.LastStableOffset != tg.cached.sentLSO || sp.LogStartOffset != tg.cached.sentLogStart
@@ -276,16 +351,13 @@ func (w *fetchWait) read() (body *fetchBody, ready bool) {
 			continue
 		}
 		if st == nil || st.Topic != tg.key.topic || st.TopicID != tg.key.id {
-			resp.Topics = append(resp.Topics, kmsg.NewFetchResponseTopic())
-			st = &resp.Topics[len(resp.Topics)-1]
+			st = body.addTopic()
 			st.Topic, st.TopicID = tg.key.topic, tg.key.id
 		}
-		st.Partitions = append(st.Partitions, sp)
+		body.addPartition(st, &sp)
 	}
-	if w.parts == nil {
-		w.parts = []*partition{}
-	}
-	return body, anyError || total >= int64(req.MinBytes) && total > 0 || req.MinBytes <= 0
+	_ = resp
+	return anyError || total >= int64(req.MinBytes) && total > 0 || req.MinBytes <= 0
 }
 
 // readPartition fills sp from p's log and returns the bytes added.
@@ -326,23 +398,83 @@ func (body *fetchBody) readPartition(p *partition, tg *fetchTarget, sp *kmsg.Fet
 
 // fetchBody is a Fetch response whose record bytes are slices of the logs'
 // memory maps, held until the response is written: writev sends them from
-// the page cache without a copy through the heap.
+// the page cache without a copy through the heap. It lives in its
+// fetchWait and is reused with it, slices and all.
 type fetchBody struct {
-	resp    *kmsg.FetchResponse
+	w       *fetchWait
+	resp    kmsg.FetchResponse
 	results []partResult
 	chunks  []logstore.Chunk
 	enc     fetchEncoder
 	bufs    net.Buffers
 }
 
-func (f *fetchBody) Buffers() net.Buffers {
-	f.bufs = f.enc.encode(f.resp, f.bufs[:0])
-	return f.bufs
+// begin starts a response at version, keeping the slices of the last.
+func (f *fetchBody) begin(version int16) {
+	topics := f.resp.Topics[:0]
+	f.resp = kmsg.NewFetchResponse()
+	f.resp.Topics = topics
+	f.resp.SetVersion(version)
+	clear(f.results)
+	f.results = f.results[:0]
 }
 
-func (f *fetchBody) Release() {
+// addTopic appends a topic to the response, reusing a slot's partitions.
+func (f *fetchBody) addTopic() *kmsg.FetchResponseTopic {
+	n := len(f.resp.Topics)
+	if n < cap(f.resp.Topics) {
+		f.resp.Topics = f.resp.Topics[:n+1]
+		t := &f.resp.Topics[n]
+		parts := t.Partitions[:0]
+		*t = kmsg.NewFetchResponseTopic()
+		t.Partitions = parts
+		return t
+	}
+	f.resp.Topics = append(f.resp.Topics, kmsg.NewFetchResponseTopic())
+	return &f.resp.Topics[n]
+}
+
+// addPartition appends a copy of sp to t.
+func (f *fetchBody) addPartition(t *kmsg.FetchResponseTopic, sp *kmsg.FetchResponseTopicPartition) {
+	t.Partitions = append(t.Partitions, *sp)
+}
+
+// dropChunks lets go of the maps a read took (a read that is not sent).
+func (f *fetchBody) dropChunks() {
 	for i := range f.chunks {
 		f.chunks[i].Release()
 	}
-	f.chunks = nil
+	clear(f.chunks)
+	f.chunks = f.chunks[:0]
+}
+
+// reset clears what a used body refers to, before the pool keeps it.
+func (f *fetchBody) reset() {
+	f.dropChunks()
+	for i := range f.resp.Topics[:cap(f.resp.Topics)] {
+		t := &f.resp.Topics[:cap(f.resp.Topics)][i]
+		t.Topic = ""
+		clear(t.Partitions[:cap(t.Partitions)])
+		t.Partitions = t.Partitions[:0]
+	}
+	f.resp.Topics = f.resp.Topics[:0]
+	clear(f.results)
+	f.results = f.results[:0]
+	clear(f.bufs)
+	f.bufs = f.bufs[:0]
+	f.enc.reset()
+}
+
+func (f *fetchBody) Buffers() net.Buffers {
+	f.bufs = f.enc.encode(&f.resp, f.bufs[:0])
+	return f.bufs
+}
+
+// Release is the connection's: the body is written (or abandoned).
+func (f *fetchBody) Release() {
+	w := f.w
+	w.mu.Lock()
+	f.dropChunks()
+	w.bodyOut = false
+	w.releaseLocked()
 }

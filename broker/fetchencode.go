@@ -28,6 +28,12 @@ type fetchSeg struct {
 	ext        []byte
 }
 
+// reset drops the record slices the last response referred to.
+func (e *fetchEncoder) reset() {
+	clear(e.segs)
+	e.segs = e.segs[:0]
+}
+
 func (e *fetchEncoder) cut(ext []byte) {
 	start := 0
 	if n := len(e.segs); n > 0 {

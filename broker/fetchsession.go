@@ -17,6 +17,7 @@ package broker
 
 import (
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -124,6 +125,8 @@ func (s *fetchSession) upsert(k sessionKey, fetchOffset int64, maxBytes, leaderE
 		sp.fetchOffset, sp.maxBytes, sp.leaderEpoch = fetchOffset, maxBytes, leaderEpoch
 		return
 	}
+	// A name from a request aliases its frame: the session keeps a copy.
+	k.topic = strings.Clone(k.topic)
 	sp := &sessionPartition{key: k, fetchOffset: fetchOffset, maxBytes: maxBytes, leaderEpoch: leaderEpoch,
 		sentHW: -1, sentLSO: -1, sentLogStart: -1}
 	s.parts = append(s.parts, sp)

@@ -70,7 +70,7 @@ func (pl partitionLog) Append(batch []byte) (int64, error) {
 }
 
 func (pl partitionLog) WhenCommitted(end int64, fn func(error)) {
-	pl.p.waitFor(end, func(ok bool) {
+	pl.p.waitFor(end, funcWaiter(func(ok bool) {
 		// Never inside WhenCommitted: the caller may hold its lock.
 		go func() {
 			if ok {
@@ -79,7 +79,7 @@ func (pl partitionLog) WhenCommitted(end int64, fn func(error)) {
 				fn(errPartitionGone)
 			}
 		}()
-	})
+	}), 0)
 }
 
 func (pl partitionLog) Replay(fn func(b records.Batch) error) error {

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"container/heap"
 	"sync"
 	"sync/atomic"
 
@@ -22,29 +21,72 @@ type partition struct {
 	durable atomic.Bool
 
 	mu      sync.Mutex
-	waiters offsetWaiters           // guarded by mu; acks=all produces
-	fetches map[*fetchWait]struct{} // guarded by mu; long-poll fetches
-	gone    bool                    // guarded by mu; the partition was deleted
+	waiters offsetWaiters         // guarded by mu; acks=all produces
+	fetches map[*fetchWait]uint64 // guarded by mu; long-poll fetches and their generations
+	gone    bool                  // guarded by mu; the partition was deleted
 }
+
+// hwWaiter is told when the high watermark reached the offset it waited
+// for (ok), or that the partition went away (!ok). tag is what the waiter
+// registered with. It is called without the partition's lock, and must not
+// block.
+type hwWaiter interface {
+	hwReached(tag int, ok bool)
+}
+
+// funcWaiter adapts a function (a func value converts to an interface
+// without allocating).
+type funcWaiter func(ok bool)
+
+func (f funcWaiter) hwReached(_ int, ok bool) { f(ok) }
 
 // offsetWaiter fires once the high watermark reaches offset.
 type offsetWaiter struct {
 	offset int64
-	fire   func(ok bool)
+	w      hwWaiter
+	tag    int
 }
 
+// offsetWaiters is a min-heap by offset, written out rather than through
+// container/heap, whose interface{} arguments allocate on every push.
 type offsetWaiters []offsetWaiter
 
-func (h offsetWaiters) Len() int           { return len(h) }
-func (h offsetWaiters) Less(i, j int) bool { return h[i].offset < h[j].offset }
-func (h offsetWaiters) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *offsetWaiters) Push(x any)        { *h = append(*h, x.(offsetWaiter)) }
-func (h *offsetWaiters) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = offsetWaiter{}
-	*h = old[:len(old)-1]
-	return x
+func (h *offsetWaiters) push(w offsetWaiter) {
+	*h = append(*h, w)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if s[parent].offset <= s[i].offset {
+			break
+		}
+		s[parent], s[i] = s[i], s[parent]
+		i = parent
+	}
+}
+
+func (h *offsetWaiters) pop() offsetWaiter {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s[last] = offsetWaiter{}
+	s = s[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(s) && s[l].offset < s[m].offset {
+			m = l
+		}
+		if r < len(s) && s[r].offset < s[m].offset {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
 }
 
 func (p *partition) applySettings(s *topicSettings) {
@@ -99,49 +141,60 @@ func (p *partition) advance(hw int64) {
 		moved = true
 	}
 	hw = p.log.HighWatermark()
-	var fire []offsetWaiter
+	// Collected under mu and called after it: on the stack unless many.
+	var fireBuf [8]offsetWaiter
+	fire := fireBuf[:0]
 	for len(p.waiters) > 0 && p.waiters[0].offset <= hw {
-		fire = append(fire, heap.Pop(&p.waiters).(offsetWaiter))
+		fire = append(fire, p.waiters.pop())
 	}
-	var fetches []*fetchWait
+	var fetchBuf [8]fetchWake
+	fetches := fetchBuf[:0]
 	if moved {
-		for w := range p.fetches {
-			fetches = append(fetches, w)
+		for w, gen := range p.fetches {
+			fetches = append(fetches, fetchWake{w, gen})
 		}
 	}
 	p.mu.Unlock()
 	for _, w := range fire {
-		w.fire(true)
+		w.w.hwReached(w.tag, true)
 	}
-	for _, w := range fetches {
-		w.wake()
+	for _, fw := range fetches {
+		fw.w.wake(fw.gen)
 	}
 }
 
-// waitFor calls fire(true) once the high watermark reaches offset (at once
-// if it already has), or fire(false) if the partition is deleted first.
-func (p *partition) waitFor(offset int64, fire func(ok bool)) {
+// fetchWake is a long-poll fetch to wake, with the generation it
+// registered with.
+type fetchWake struct {
+	w   *fetchWait
+	gen uint64
+}
+
+// waitFor calls w.hwReached(tag, true) once the high watermark reaches
+// offset (at once if it already has), or w.hwReached(tag, false) if the
+// partition is deleted first.
+func (p *partition) waitFor(offset int64, w hwWaiter, tag int) {
 	p.mu.Lock()
 	if p.gone {
 		p.mu.Unlock()
-		fire(false)
+		w.hwReached(tag, false)
 		return
 	}
 	if p.log.HighWatermark() >= offset {
 		p.mu.Unlock()
-		fire(true)
+		w.hwReached(tag, true)
 		return
 	}
-	heap.Push(&p.waiters, offsetWaiter{offset: offset, fire: fire})
+	p.waiters.push(offsetWaiter{offset: offset, w: w, tag: tag})
 	p.mu.Unlock()
 }
 
-func (p *partition) addFetch(w *fetchWait) {
+func (p *partition) addFetch(w *fetchWait, gen uint64) {
 	p.mu.Lock()
 	if p.fetches == nil {
-		p.fetches = map[*fetchWait]struct{}{}
+		p.fetches = map[*fetchWait]uint64{}
 	}
-	p.fetches[w] = struct{}{}
+	p.fetches[w] = gen
 	p.mu.Unlock()
 }
 
@@ -157,15 +210,15 @@ func (p *partition) abandon() {
 	p.gone = true
 	fire := p.waiters
 	p.waiters = nil
-	var fetches []*fetchWait
-	for w := range p.fetches {
-		fetches = append(fetches, w)
+	var fetches []fetchWake
+	for w, gen := range p.fetches {
+		fetches = append(fetches, fetchWake{w, gen})
 	}
 	p.mu.Unlock()
 	for _, w := range fire {
-		w.fire(false)
+		w.w.hwReached(w.tag, false)
 	}
-	for _, w := range fetches {
-		w.wake()
+	for _, fw := range fetches {
+		fw.w.wake(fw.gen)
 	}
 }

@@ -20,6 +20,7 @@ package broker
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,23 +39,30 @@ const maxPooledScratch = 8 << 20
 
 func (b *Broker) handleProduce(r *protocol.Request) {
 	req := r.Msg.(*kmsg.ProduceRequest)
-	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	w := newProduceWait(r, req.Version)
+	resp := &w.resp
 	b.throttleProduce(r) // quotas.go
-	var w *produceWait
-	if req.Acks == -1 {
-		w = &produceWait{r: r, resp: resp}
-	}
 	failed := false
 	scratch := scratchPool.Get().(*[]byte)
 	now := b.now()
-	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	// The response is filled in place, reusing the pooled slices; the
+	// pointers to its partitions taken below stay valid because nothing
+	// grows after this.
+	resp.Topics = growSlice(resp.Topics, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := &resp.Topics[i]
+		parts := st.Partitions
 		*st = kmsg.NewProduceResponseTopic()
-		st.Topic = rt.Topic
-		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		ts := b.topic(rt.Topic)
+		// Names in the request alias its frame, released below: the
+		// response takes the topic table's own string.
+		if ts != nil {
+			st.Topic = ts.name
+		} else {
+			st.Topic = strings.Clone(rt.Topic)
+		}
+		st.Partitions = growSlice(parts, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := &st.Partitions[j]
@@ -76,24 +84,40 @@ func (b *Broker) handleProduce(r *protocol.Request) {
 				failed = true
 				continue
 			}
-			if w != nil {
-				w.pending = append(w.pending, pendingAck{p: p, sp: sp, offset: end})
+			if req.Acks == -1 {
+				w.acks = append(w.acks, pendingAck{p: p, sp: sp, offset: end})
 			}
 		}
 	}
 	if cap(*scratch) <= maxPooledScratch { // a high-ratio batch's buffer is not kept
 		scratchPool.Put(scratch)
 	}
+	acks, timeout := req.Acks, time.Duration(req.TimeoutMillis)*time.Millisecond
+	// Every batch is in the log (or refused): the request's bytes are no
+	// longer needed, and an acks=all wait must not hold them.
+	r.ReleaseFrame()
 	switch {
-	case req.Acks == 0 && failed:
+	case acks == 0 && failed:
 		r.CloseConnection()
-	case req.Acks == 0:
+		w.free()
+	case acks == 0:
 		r.NoResponse()
-	case w != nil:
-		w.start(time.Duration(req.TimeoutMillis) * time.Millisecond)
+		w.free()
+	case acks == -1 && len(w.acks) > 0:
+		w.start(timeout)
 	default:
 		r.Respond(resp)
+		w.free()
 	}
+}
+
+// growSlice returns s with length n, keeping its capacity (and the slices
+// inside the elements it keeps).
+func growSlice[T any](s []T, n int) []T {
+	if n <= cap(s) {
+		return s[:n]
+	}
+	return append(s[:cap(s)], make([]T, n-cap(s))...)
 }
 
 // produceTo validates and appends one partition's batch, filling sp. When
@@ -225,79 +249,117 @@ func appendErrorCode(err error) int16 {
 	return kerr.UnknownServerError.Code
 }
 
-// produceWait is an acks=all produce waiting for its partitions' high
-// watermarks.
+// produceWait is a produce request's response being built and, for
+// acks=all, waiting for its partitions' high watermarks. Pooled: it is
+// reused once answered, its timer stopped or run, and every registration
+// on a partition fired (a timed-out wait leaves registrations behind that
+// fire later).
 type produceWait struct {
 	r    *protocol.Request
-	resp *kmsg.ProduceResponse
+	resp kmsg.ProduceResponse
+	acks []pendingAck // partitions waiting; fixed once start is called
 
-	mu      sync.Mutex
-	waiting map[*kmsg.ProduceResponseTopicPartition]bool // guarded by mu
-	pending []pendingAck                                 // before start
-	done    bool                                         // guarded by mu
-	timer   *time.Timer
+	mu        sync.Mutex
+	left      int  // acks not yet fired; guarded by mu
+	regs      int  // registrations not yet called back; guarded by mu
+	done      bool // answered; guarded by mu
+	timerLive bool // timer armed or its function running; guarded by mu
+	timer     *time.Timer
 }
 
 type pendingAck struct {
 	p      *partition
 	sp     *kmsg.ProduceResponseTopicPartition
 	offset int64
+	fired  bool // guarded by mu
 }
 
-// start registers the waits and arms the timeout.
-func (w *produceWait) start(timeout time.Duration) {
-	w.mu.Lock()
-	w.waiting = make(map[*kmsg.ProduceResponseTopicPartition]bool, len(w.pending))
-	for _, a := range w.pending {
-		w.waiting[a.sp] = true
-	}
-	pending := w.pending
-	w.pending = nil
-	if len(w.waiting) == 0 {
-		w.done = true
-		w.mu.Unlock()
-		w.r.Respond(w.resp)
-		return
-	}
-	w.timer = time.AfterFunc(max(timeout, 0), w.expire)
-	w.mu.Unlock()
-	for _, a := range pending {
-		sp := a.sp
-		a.p.waitFor(a.offset, func(ok bool) { w.acked(sp, ok) })
-	}
-}
+var produceWaits sync.Pool
 
-func (w *produceWait) acked(sp *kmsg.ProduceResponseTopicPartition, ok bool) {
-	w.mu.Lock()
-	if w.done || !w.waiting[sp] {
-		w.mu.Unlock()
-		return
-	}
-	delete(w.waiting, sp)
-	if !ok {
-		sp.ErrorCode = kerr.NotLeaderForPartition.Code
-	}
-	finished := len(w.waiting) == 0
-	if finished {
-		w.done = true
+func newProduceWait(r *protocol.Request, version int16) *produceWait {
+	w, _ := produceWaits.Get().(*produceWait)
+	if w == nil {
+		w = new(produceWait)
+		w.timer = time.AfterFunc(time.Hour, w.expire)
 		w.timer.Stop()
 	}
-	w.mu.Unlock()
-	if finished {
-		w.r.Respond(w.resp)
+	w.r = r
+	topics := w.resp.Topics
+	w.resp = kmsg.NewProduceResponse()
+	w.resp.Topics = topics
+	w.resp.SetVersion(version)
+	return w
+}
+
+// free returns w to the pool; the caller is its last user.
+func (w *produceWait) free() {
+	w.r = nil
+	clear(w.acks)
+	w.acks = w.acks[:0]
+	w.left, w.regs, w.done = 0, 0, false
+	for i := range w.resp.Topics {
+		t := &w.resp.Topics[i]
+		t.Topic = ""
+		clear(t.Partitions)
 	}
+	produceWaits.Put(w)
+}
+
+// start arms the timeout and registers the waits.
+func (w *produceWait) start(timeout time.Duration) {
+	w.mu.Lock()
+	w.left, w.regs = len(w.acks), len(w.acks)
+	w.timerLive = true
+	w.timer.Reset(max(timeout, 0))
+	w.mu.Unlock()
+	// The slice is fixed from here on, and the timer may answer (and
+	// stop using it) at any moment: index by position.
+	for i := range w.acks {
+		a := &w.acks[i]
+		a.p.waitFor(a.offset, w, i)
+	}
+}
+
+// hwReached is the partition's callback for acks[i].
+func (w *produceWait) hwReached(i int, ok bool) {
+	w.mu.Lock()
+	w.regs--
+	if a := &w.acks[i]; !w.done && !a.fired {
+		a.fired = true
+		if !ok {
+			a.sp.ErrorCode = kerr.NotLeaderForPartition.Code
+		}
+		if w.left--; w.left == 0 {
+			w.done = true
+			if w.timer.Stop() {
+				w.timerLive = false
+			}
+			w.r.Respond(&w.resp)
+		}
+	}
+	w.releaseLocked()
 }
 
 func (w *produceWait) expire() {
 	w.mu.Lock()
-	if w.done {
-		w.mu.Unlock()
-		return
+	w.timerLive = false
+	if !w.done {
+		w.done = true
+		for i := range w.acks {
+			if !w.acks[i].fired {
+				w.acks[i].sp.ErrorCode = kerr.RequestTimedOut.Code
+			}
+		}
+		w.r.Respond(&w.resp)
 	}
-	w.done = true
-	for sp := range w.waiting {
-		sp.ErrorCode = kerr.RequestTimedOut.Code
-	}
+	w.releaseLocked()
+}
+
+// releaseLocked unlocks mu and frees w if nothing refers to it any more.
+func (w *produceWait) releaseLocked() {
+	last := w.done && w.regs == 0 && !w.timerLive
 	w.mu.Unlock()
-	w.r.Respond(w.resp)
+	if last {
+		w.free()
+	}
 }

@@ -69,7 +69,7 @@ func (b *Broker) fetchAnswered(r *protocol.Request, body *fetchBody) {
 			q.Unrecord(quota.Fetch, quota.Anonymous, r.ClientID, float64(size), now)
 			b.ops.metrics.Throttled(int(quota.Fetch), d)
 			r.Throttle(d)
-			body.Release()
+			body.dropChunks()
 			body.resp.Topics = body.resp.Topics[:0]
 		}
 	}

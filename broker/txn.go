@@ -68,7 +68,7 @@ func (h txnHost) WriteMarkers(pid int64, epoch int16, commit bool, coordinatorEp
 			b.onMarker(p.index, pid, commit)
 		}
 		wg.Add(1)
-		p.waitFor(res.LastOffset+1, func(bool) { wg.Done() })
+		p.waitFor(res.LastOffset+1, funcWaiter(func(bool) { wg.Done() }), 0)
 	}
 	go func() {
 		wg.Wait()

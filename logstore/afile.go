@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -57,10 +59,24 @@ func (mp *mapping) drop() {
 // the log's append lock and is published under its mutex, and nobody reads
 // past it, so bytes being written are never visible.
 type afile struct {
-	fsys FS
-	path string
-	f    File
-	size int64
+	fsys  FS
+	path  string
+	cache *fdCache // nil: no limit
+	size  int64
+
+	// fmu guards the descriptor, which is opened when first needed and may
+	// be closed by the cache while no operation holds it (see fdCache).
+	fmu      sync.Mutex
+	f        File   // guarded by fmu; nil while closed
+	fdUsers  int    // guarded by fmu: operations holding f
+	dirtyGen uint64 // guarded by fmu: counts writes
+	cleanGen uint64 // guarded by fmu: dirtyGen as of the last successful sync
+	// rebuildable files (offset and time indexes) may be synced and closed
+	// while dirty; a failure of that sync is kept for the owner's next one.
+	rebuildable bool
+	syncErr     error  // guarded by fmu
+	inLRU       bool   // guarded by cache.mu
+	prev, next  *afile // guarded by cache.mu
 
 	// m is the current map, nil until first needed. Its capacity may exceed
 	// size: an active file is mapped larger than its contents so appends
@@ -74,21 +90,90 @@ type afile struct {
 	pins atomic.Int32
 }
 
-func openAFile(fsys FS, path string, create bool) (*afile, error) {
-	flag := os.O_RDWR
-	if create {
-		flag |= os.O_CREATE | os.O_TRUNC
+// openAFile opens a file of a segment. A created file (truncated if it
+// existed) is open at once, as it is about to be written; an existing one
+// is only looked at, and opened when first used.
+func openAFile(fsys FS, cache *fdCache, path string, create bool) (*afile, error) {
+	a := &afile{fsys: fsys, path: path, cache: cache, rebuildable: strings.HasSuffix(path, indexSuffix) || strings.HasSuffix(path, timeIndexSuffix)}
+	if !create {
+		fi, err := fsys.Stat(path)
+		if err != nil {
+			return nil, storageErr(err)
+		}
+		a.size = fi.Size
+		return a, nil
 	}
-	f, err := fsys.OpenFile(path, flag, 0o644)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, storageErr(err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, storageErr(err)
+	a.f = f
+	cache.opened(a)
+	return a, nil
+}
+
+// acquire returns the open descriptor, opening it if needed; the caller
+// calls unacquire when done with it.
+func (a *afile) acquire() (File, error) {
+	a.fmu.Lock()
+	opened := false
+	if a.f == nil {
+		f, err := a.fsys.OpenFile(a.path, os.O_RDWR, 0)
+		if err != nil {
+			a.fmu.Unlock()
+			return nil, storageErr(err)
+		}
+		a.f, opened = f, true
 	}
-	return &afile{fsys: fsys, path: path, f: f, size: fi.Size}, nil
+	a.fdUsers++
+	f := a.f
+	a.fmu.Unlock()
+	if opened {
+		a.cache.opened(a)
+	} else {
+		a.cache.used(a)
+	}
+	return f, nil
+}
+
+// unacquire ends an operation begun with acquire; wrote marks the file
+// dirty (written and not yet synced).
+func (a *afile) unacquire(wrote bool) {
+	a.fmu.Lock()
+	a.fdUsers--
+	if wrote {
+		a.dirtyGen++
+	}
+	a.fmu.Unlock()
+}
+
+// closeIdle closes the descriptor if no operation holds it and nothing
+// unsynced would lose its error report (see fdCache); a dirty rebuildable
+// file is synced first. It reports whether the descriptor was closed.
+func (a *afile) closeIdle() bool {
+	a.fmu.Lock()
+	if a.f == nil || a.fdUsers > 0 {
+		a.fmu.Unlock()
+		return false
+	}
+	if a.dirtyGen != a.cleanGen {
+		if !a.rebuildable || a.syncErr != nil {
+			a.fmu.Unlock()
+			return false
+		}
+		if err := a.f.Sync(); err != nil {
+			a.syncErr = err
+			a.fmu.Unlock()
+			return false
+		}
+		a.cleanGen = a.dirtyGen
+	}
+	f := a.f
+	a.f = nil
+	a.fmu.Unlock()
+	f.Close()
+	a.cache.closed(a)
+	return true
 }
 
 // writeAt writes p at off, at or past the published end; the caller
@@ -97,13 +182,18 @@ func openAFile(fsys FS, path string, create bool) (*afile, error) {
 // bytes survive; if even that fails the returned error is a *repairError and
 // the log must repair the file before the next write.
 func (a *afile) writeAt(p []byte, off int64) error {
-	n, err := a.f.WriteAt(p, off)
+	f, err := a.acquire()
+	if err != nil {
+		return fmt.Errorf("logstore: write %s at %d: %w", a.path, off, err)
+	}
+	defer a.unacquire(true)
+	n, err := f.WriteAt(p, off)
 	if err == nil && n != len(p) {
 		err = fmt.Errorf("short write of %d of %d bytes", n, len(p))
 	}
 	if err != nil {
 		werr := fmt.Errorf("logstore: write %s at %d: %w", a.path, off, storageErr(err))
-		if terr := a.f.Truncate(off); terr != nil {
+		if terr := f.Truncate(off); terr != nil {
 			return &repairError{werr, terr}
 		}
 		return werr
@@ -146,7 +236,12 @@ func (a *afile) remap(need int64) error {
 		// raised live): leave room so the next appends do not remap each.
 		capacity = need + need/8
 	}
-	mm, err := a.f.Map(capacity)
+	f, err := a.acquire()
+	if err != nil {
+		return fmt.Errorf("logstore: map %s: %w", a.path, err)
+	}
+	mm, err := f.Map(capacity)
+	a.unacquire(false)
 	if err != nil {
 		return fmt.Errorf("logstore: map %s: %w", a.path, storageErr(err))
 	}
@@ -172,15 +267,44 @@ func (a *afile) unmap() {
 // truncate cuts the file to n bytes. The caller guarantees no reader holds a
 // reference into the cut region (see segment.truncateTo).
 func (a *afile) truncate(n int64) error {
-	if err := a.f.Truncate(n); err != nil {
+	f, err := a.acquire()
+	if err == nil {
+		err = f.Truncate(n)
+		a.unacquire(true)
+	}
+	if err != nil {
 		return fmt.Errorf("logstore: truncate %s to %d: %w", a.path, n, storageErr(err))
 	}
 	a.size = n
 	return nil
 }
 
+// sync makes the file durable. A closed file was clean when closed (see
+// closeIdle), so there is nothing to do.
 func (a *afile) sync() error {
-	if err := a.f.Sync(); err != nil {
+	a.fmu.Lock()
+	if a.f == nil && a.dirtyGen == a.cleanGen {
+		a.fmu.Unlock()
+		return nil
+	}
+	gen := a.dirtyGen
+	err := a.syncErr
+	a.syncErr = nil
+	a.fmu.Unlock()
+	if err != nil {
+		return fmt.Errorf("logstore: sync %s: %w", a.path, storageErr(err))
+	}
+	f, err := a.acquire()
+	if err == nil {
+		err = f.Sync()
+		a.fmu.Lock()
+		if err == nil {
+			a.cleanGen = max(a.cleanGen, gen)
+		}
+		a.fdUsers--
+		a.fmu.Unlock()
+	}
+	if err != nil {
 		return fmt.Errorf("logstore: sync %s: %w", a.path, storageErr(err))
 	}
 	return nil
@@ -215,18 +339,26 @@ var errRemoved = errors.New("file removed while open")
 // close unmaps (for the file's own reference) and closes the descriptor.
 func (a *afile) close() error {
 	a.unmap()
-	if a.f == nil {
+	a.fmu.Lock()
+	f := a.f
+	a.f = nil
+	a.fmu.Unlock()
+	if f == nil {
 		return nil
 	}
-	err := a.f.Close()
-	a.f = nil
-	return err
+	a.cache.closed(a)
+	return f.Close()
 }
 
 // readAt reads through the descriptor: for the small, cold metadata reads
 // where a map would cost more than it saves.
 func (a *afile) readAt(p []byte, off int64) error {
-	n, err := a.f.ReadAt(p, off)
+	f, err := a.acquire()
+	if err != nil {
+		return fmt.Errorf("logstore: read %s at %d: %w", a.path, off, err)
+	}
+	n, err := f.ReadAt(p, off)
+	a.unacquire(false)
 	if n == len(p) {
 		return nil
 	}

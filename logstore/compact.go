@@ -478,7 +478,7 @@ func (l *Log) swapCleaned(p *cleanPlan, groups []cleanedGroup) error {
 				continue
 			}
 			name := fileName(l.dir, g.base, suffixes[k]) + cleanedSuffix
-			a, err := openAFile(l.fs, name, true)
+			a, err := openAFile(l.fs, l.m.fds, name, true)
 			if err == nil {
 				if err = a.writeAt(data, 0); err == nil {
 					err = a.sync()
@@ -583,7 +583,7 @@ func openSwapSegment(l *Log, g *cleanedGroup, now int64) (*segment, error) {
 	s := &segment{base: g.base, dir: l.dir, maxTs: -1, maxTsOffset: -1, firstBatchTs: -1, lastTimeTs: -1, created: now}
 	var err error
 	open := func(suffix string) (*afile, error) {
-		return openAFile(l.fs, fileName(l.dir, g.base, suffix)+swapSuffix, false)
+		return openAFile(l.fs, l.m.fds, fileName(l.dir, g.base, suffix)+swapSuffix, false)
 	}
 	if s.log, err = open(logSuffix); err != nil {
 		return nil, err

@@ -80,16 +80,30 @@
 // happen meanwhile (a map outlives the file it was made from). There are no
 // writable maps: a full disk must be an error from write(2), not a SIGBUS.
 //
+// # File descriptors
+//
+// A segment's files are opened when first used, not when the log is
+// loaded, and a Manager keeps at most ManagerOptions.MaxOpenFiles of them
+// open (half of RLIMIT_NOFILE by default), closing the least recently used
+// ones, so 10,000 partitions fit in a 20,000-descriptor limit with room for
+// the clients. A file with unsynced writes stays open (a writeback error on
+// a closed file would never reach the fdatasync that claims durability),
+// except an offset or time index, which is synced and then closed; maps
+// outlive their descriptors.
+//
 // # Durability
 //
-// One flusher per Manager syncs logs with unsynced data: it takes every
-// queued log, fdatasyncs its dirty files (segments rolled since the last
-// sync with their indexes first, then the active segment's data), and then
-// advances the log's durable offset, wakes appenders waiting for it, and
-// calls ManagerOptions.OnDurable. Appends made while a sync runs are covered
-// by the next, so concurrent appenders share syncs (group commit). With
-// flush.messages = 1 (Potok's default) every append is queued at once; with
-// Kafka's settings a log is queued after flush.messages records or flush.ms.
+// One flusher per Manager syncs logs with unsynced data: an append queues
+// its log and wakes one of a few sync workers, which fdatasyncs the log's
+// dirty files (segments rolled since the last sync with their indexes
+// first, then the active segment's data), then advances the log's durable
+// offset, wakes appenders waiting for it, and calls
+// ManagerOptions.OnDurable. Appends made while their log is being synced
+// queue it again and are covered by the next sync, so concurrent appenders
+// share syncs (group commit); a worker takes the next queued log as soon as
+// it is done, with no cycle to wait for. With flush.messages = 1 (Potok's
+// default) every append is queued at once; with Kafka's settings a log is
+// queued after flush.messages records or flush.ms.
 // A directory is fsynced whenever a segment or checkpoint file is created,
 // renamed or removed.
 //

@@ -11,36 +11,40 @@ import (
 // the fdatasyncs of a few busy partitions, few enough not to swamp the disk.
 const syncWorkers = 4
 
-// flusher is the group commit: one goroutine (plus a few sync workers) owned
-// by the Manager. Appends queue their log; each cycle takes every queued log,
-// fdatasyncs its dirty files, then advances its durable offset and wakes its
-// waiters. Appends that land during a cycle are covered by the next, so
-// concurrent appenders share syncs, and there is no delay when work waits.
+// flusher is the group commit: a few sync workers owned by the Manager.
+// Appends queue their log and wake a worker; a worker takes queued logs
+// one at a time, fdatasyncs each one's dirty files, then advances its
+// durable offset and wakes its waiters. Appends that land while their log
+// is being synced queue it again, and the next sync covers all of them, so
+// concurrent appenders share syncs. There is no cycle: a worker moves on
+// to the next queued log as soon as it is done with one, and the appender
+// wakes a worker directly, so a lone append waits for one hand-off and its
+// own fdatasync, nothing else. (Two workers may hold the same log, one
+// syncing and one waiting for its syncMu to sync what came after.)
 type flusher struct {
 	m *Manager
 
 	mu    sync.Mutex
-	queue []*Log // guarded by mu
+	queue []*Log // guarded by mu; queue[head:] waits for a worker, oldest first
+	head  int    // guarded by mu
 	busy  int    // logs taken from the queue and not yet synced; guarded by mu
 
-	wake chan struct{} // capacity 1: "the queue is not empty"
+	work chan struct{} // wake-ups for idle workers; a worker drains the queue before waiting again
 	stop chan struct{}
 	done sync.WaitGroup
-	work chan *Log
-	wg   sync.WaitGroup // per cycle
 }
 
 func newFlusher(m *Manager) *flusher {
-	f := &flusher{m: m, wake: make(chan struct{}, 1), stop: make(chan struct{}), work: make(chan *Log)}
+	f := &flusher{m: m, work: make(chan struct{}, syncWorkers), stop: make(chan struct{})}
 	f.done.Add(1 + syncWorkers)
-	go f.loop()
+	go f.timed()
 	for i := 0; i < syncWorkers; i++ {
 		go f.worker()
 	}
 	return f
 }
 
-// enqueue asks for l to be synced in the next cycle.
+// enqueue asks for l to be synced.
 func (f *flusher) enqueue(l *Log) {
 	if l.queued.Swap(true) {
 		return
@@ -49,9 +53,25 @@ func (f *flusher) enqueue(l *Log) {
 	f.queue = append(f.queue, l)
 	f.mu.Unlock()
 	select {
-	case f.wake <- struct{}{}:
-	default:
+	case f.work <- struct{}{}:
+	default: // every worker is awake or about to be
 	}
+}
+
+// take returns the oldest queued log, or nil.
+func (f *flusher) take() *Log {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.head == len(f.queue) {
+		return nil
+	}
+	l := f.queue[f.head]
+	f.queue[f.head] = nil
+	if f.head++; f.head == len(f.queue) {
+		f.queue, f.head = f.queue[:0], 0
+	}
+	f.busy++
+	return l
 }
 
 // idle reports whether nothing is queued or being synced (for tests that
@@ -59,7 +79,7 @@ func (f *flusher) enqueue(l *Log) {
 func (f *flusher) idle() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.queue) == 0 && f.busy == 0
+	return f.head == len(f.queue) && f.busy == 0
 }
 
 func (f *flusher) close() {
@@ -67,53 +87,45 @@ func (f *flusher) close() {
 	f.done.Wait()
 }
 
-func (f *flusher) loop() {
+// timed queues the logs whose flush.ms has passed.
+func (f *flusher) timed() {
 	defer f.done.Done()
-	defer close(f.work)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	var batch []*Log
 	for {
 		select {
 		case <-f.stop:
-			// Logs are synced by their own Close; nothing is lost here.
 			return
-		case <-f.wake:
 		case <-tick.C:
 			f.m.queueTimedFlushes()
-		}
-		for {
-			f.mu.Lock()
-			batch, f.queue = f.queue, batch[:0]
-			f.busy = len(batch)
-			f.mu.Unlock()
-			if len(batch) == 0 {
-				break
-			}
-			f.wg.Add(len(batch))
-			for _, l := range batch {
-				select {
-				case f.work <- l:
-				case <-f.stop:
-					f.wg.Done()
-				}
-			}
-			f.wg.Wait()
-			for i := range batch {
-				batch[i] = nil
-			}
 		}
 	}
 }
 
 func (f *flusher) worker() {
 	defer f.done.Done()
-	for l := range f.work {
-		l.syncNotify(false)
-		f.mu.Lock()
-		f.busy--
-		f.mu.Unlock()
-		f.wg.Done()
+	for {
+		select {
+		case <-f.stop:
+			// Logs are synced by their own Close; nothing is lost here.
+			return
+		case <-f.work:
+		}
+		for {
+			select {
+			case <-f.stop:
+				return
+			default:
+			}
+			l := f.take()
+			if l == nil {
+				break
+			}
+			l.syncNotify(false)
+			f.mu.Lock()
+			f.busy--
+			f.mu.Unlock()
+		}
 	}
 }
 

@@ -553,7 +553,7 @@ func (l *Log) previewAbort(i int) AbortedTxn {
 // creating it on first use.
 func (l *Log) writeTxnEntries(s *segment, buf []byte) error {
 	if s.txn == nil {
-		a, err := openAFile(l.fs, fileName(l.dir, s.base, txnIndexSuffix), true)
+		a, err := openAFile(l.fs, l.m.fds, fileName(l.dir, s.base, txnIndexSuffix), true)
 		if err != nil {
 			return err
 		}
@@ -688,7 +688,7 @@ func (l *Log) rollLocked(base int64) error {
 		}
 		l.syncMu.Lock()
 		defer l.syncMu.Unlock()
-		s, err := createSegment(l.fs, l.dir, base, &l.cfg, l.m.nowMs())
+		s, err := createSegment(l.fs, l.m.fds, l.dir, base, &l.cfg, l.m.nowMs())
 		if err != nil {
 			return err
 		}
@@ -714,7 +714,7 @@ func (l *Log) rollLocked(base int64) error {
 			l.mu.Unlock()
 		}
 	}
-	s, err := createSegment(l.fs, l.dir, base, &l.cfg, l.m.nowMs())
+	s, err := createSegment(l.fs, l.m.fds, l.dir, base, &l.cfg, l.m.nowMs())
 	if err != nil {
 		return err
 	}

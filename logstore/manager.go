@@ -36,6 +36,9 @@ type ManagerOptions struct {
 	// so that recovery rebuilds indexes with the right settings; nil means
 	// DefaultConfig until the broker calls SetConfig.
 	LogConfig func(tp TopicPartition) Config
+	// MaxOpenFiles bounds the file descriptors the logs keep open (see
+	// fdCache); 0 = half of RLIMIT_NOFILE.
+	MaxOpenFiles int
 	// CheckpointInterval paces writing the recovery-point, log-start and
 	// replication checkpoints (log.flush.offset.checkpoint.interval.ms):
 	// 0 = 60 s, < 0 = only on Close.
@@ -53,6 +56,7 @@ type Manager struct {
 	logs   map[TopicPartition]*Log // guarded by mu
 	closed bool                    // guarded by mu
 
+	fds     *fdCache   // bounds open segment files
 	ckptMu  sync.Mutex // serializes checkpoint file writes
 	flusher *flusher
 	stop    chan struct{}
@@ -72,6 +76,7 @@ func Open(o ManagerOptions) (*Manager, error) {
 	if m.logger == nil {
 		m.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	m.fds = newFDCache(o.MaxOpenFiles)
 	m.flusher = newFlusher(m)
 	for _, dir := range o.Dirs {
 		if err := m.loadDir(dir); err != nil {

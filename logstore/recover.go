@@ -33,7 +33,7 @@ func (m *Manager) createLog(dataDir string, tp TopicPartition, topicID [16]byte,
 	if err := writeFileAtomic(m.fs, l.path(partitionMetaFile), encodePartitionMeta(topicID)); err != nil {
 		return nil, fmt.Errorf("logstore: create %s: %w", l.dir, storageErr(err))
 	}
-	s, err := createSegment(m.fs, l.dir, 0, &l.cfg, m.nowMs())
+	s, err := createSegment(m.fs, m.fds, l.dir, 0, &l.cfg, m.nowMs())
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func (m *Manager) openLog(dataDir string, tp TopicPartition, ck *dirCheckpoints,
 	// Open every segment; find where recovery starts.
 	missing := map[*segment]bool{}
 	for _, base := range bases {
-		s, miss, err := openSegment(m.fs, l.dir, base, now)
+		s, miss, err := openSegment(m.fs, m.fds, l.dir, base, now)
 		if err != nil {
 			l.closeSegs()
 			return nil, err
@@ -218,7 +218,7 @@ func (m *Manager) openLog(dataDir string, tp TopicPartition, ck *dirCheckpoints,
 		}
 	}
 	if len(l.segs) == 0 {
-		s, err := createSegment(m.fs, l.dir, max(l.logStart, 0), &l.cfg, now)
+		s, err := createSegment(m.fs, m.fds, l.dir, max(l.logStart, 0), &l.cfg, now)
 		if err != nil {
 			return nil, err
 		}
@@ -524,7 +524,7 @@ func (l *Log) recoverSegment(s *segment, prevNext, replayFrom int64) (cut bool, 
 	}
 	if len(txnBuf) > 0 || s.txn != nil {
 		if s.txn == nil {
-			if s.txn, err = openAFile(l.fs, fileName(l.dir, s.base, txnIndexSuffix), true); err != nil {
+			if s.txn, err = openAFile(l.fs, l.m.fds, fileName(l.dir, s.base, txnIndexSuffix), true); err != nil {
 				return cut, err
 			}
 		}

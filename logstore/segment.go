@@ -73,17 +73,17 @@ type segment struct {
 }
 
 // createSegment creates the files of an empty segment.
-func createSegment(fsys FS, dir string, base int64, c *Config, now int64) (*segment, error) {
+func createSegment(fsys FS, cache *fdCache, dir string, base int64, c *Config, now int64) (*segment, error) {
 	s := &segment{base: base, dir: dir, next: base, maxTs: -1, maxTsOffset: -1, firstBatchTs: -1, lastTimeTs: -1, created: now}
 	var err error
-	if s.log, err = openAFile(fsys, fileName(dir, base, logSuffix), true); err != nil {
+	if s.log, err = openAFile(fsys, cache, fileName(dir, base, logSuffix), true); err != nil {
 		return nil, err
 	}
-	if s.idx, err = openAFile(fsys, fileName(dir, base, indexSuffix), true); err != nil {
+	if s.idx, err = openAFile(fsys, cache, fileName(dir, base, indexSuffix), true); err != nil {
 		s.close()
 		return nil, err
 	}
-	if s.tidx, err = openAFile(fsys, fileName(dir, base, timeIndexSuffix), true); err != nil {
+	if s.tidx, err = openAFile(fsys, cache, fileName(dir, base, timeIndexSuffix), true); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -99,9 +99,9 @@ func createSegment(fsys FS, dir string, base int64, c *Config, now int64) (*segm
 
 // openSegment opens the files of an existing segment. Missing index files are
 // created empty and reported so the caller rebuilds them.
-func openSegment(fsys FS, dir string, base int64, now int64) (s *segment, missingIndex bool, err error) {
+func openSegment(fsys FS, cache *fdCache, dir string, base int64, now int64) (s *segment, missingIndex bool, err error) {
 	s = &segment{base: base, dir: dir, next: base, maxTs: -1, maxTsOffset: -1, firstBatchTs: -1, lastTimeTs: -1, created: now}
-	if s.log, err = openAFile(fsys, fileName(dir, base, logSuffix), false); err != nil {
+	if s.log, err = openAFile(fsys, cache, fileName(dir, base, logSuffix), false); err != nil {
 		return nil, false, err
 	}
 	open := func(suffix string) (*afile, error) {
@@ -112,7 +112,7 @@ func openSegment(fsys FS, dir string, base int64, now int64) (s *segment, missin
 			}
 			missingIndex = true
 		}
-		return openAFile(fsys, name, missingIndex)
+		return openAFile(fsys, cache, name, missingIndex)
 	}
 	if s.idx, err = open(indexSuffix); err != nil {
 		s.close()
@@ -123,7 +123,7 @@ func openSegment(fsys FS, dir string, base int64, now int64) (s *segment, missin
 		return nil, false, err
 	}
 	if _, serr := fsys.Stat(fileName(dir, base, txnIndexSuffix)); serr == nil {
-		if s.txn, err = openAFile(fsys, fileName(dir, base, txnIndexSuffix), false); err != nil {
+		if s.txn, err = openAFile(fsys, cache, fileName(dir, base, txnIndexSuffix), false); err != nil {
 			s.close()
 			return nil, false, err
 		}

@@ -240,7 +240,7 @@ func (l *Log) copyPrefix(s *segment, pos int64) error {
 		return err
 	}
 	defer mp.release()
-	a, err := openAFile(l.fs, tmp, true)
+	a, err := openAFile(l.fs, l.m.fds, tmp, true)
 	if err != nil {
 		return err
 	}
@@ -340,7 +340,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 			l.deleteSegmentFiles(s)
 		}
 	}
-	s, err := createSegment(l.fs, l.dir, offset, &l.cfg, l.m.nowMs())
+	s, err := createSegment(l.fs, l.m.fds, l.dir, offset, &l.cfg, l.m.nowMs())
 	if err != nil {
 		return l.failWrite(err)
 	}

@@ -33,6 +33,15 @@ type conn struct {
 	mutedUntil time.Time
 
 	wdone chan struct{} // closed when the writer exits
+
+	// Answers wake the reader (waiting for an earlier request's answer)
+	// and the writer (waiting for the oldest slot's). Capacity 1: a wake
+	// only says "look again".
+	rwake, wwake chan struct{}
+
+	clientID []byte // the last client id read, and its string, reused
+	clientS  string
+	wbufs    net.Buffers // the writer's writev argument (a field: its address does not escape)
 }
 
 func (s *Server) newConn(nc net.Conn, listener string, id uint64) *conn {
@@ -45,6 +54,43 @@ func (s *Server) newConn(nc net.Conn, listener string, id uint64) *conn {
 		br:    bufio.NewReaderSize(nc, 32<<10),
 		slots: make(chan *Request, maxPipelined+1),
 		wdone: make(chan struct{}),
+		rwake: make(chan struct{}, 1),
+		wwake: make(chan struct{}, 1),
+	}
+}
+
+// wakeUp tells the reader and the writer that a request was answered.
+func (c *conn) wakeUp() {
+	select {
+	case c.rwake <- struct{}{}:
+	default:
+	}
+	select {
+	case c.wwake <- struct{}{}:
+	default:
+	}
+}
+
+// waitReader blocks the reader until r is answered.
+func (c *conn) waitReader(r *Request) {
+	for !r.answered() {
+		<-c.rwake
+	}
+}
+
+// waitWritten blocks the reader until r's response is written (or
+// abandoned).
+func (c *conn) waitWritten(r *Request) {
+	for !r.written.Load() {
+		<-c.rwake
+	}
+}
+
+// wakeReader tells the reader that a response was written.
+func (c *conn) wakeReader() {
+	select {
+	case c.rwake <- struct{}{}:
+	default:
 	}
 }
 
@@ -68,6 +114,10 @@ func (c *conn) serve() {
 	<-c.wdone
 	c.nc.Close()
 	c.info.cancel()
+	for _, p := range c.pending {
+		p.unref()
+	}
+	c.pending = nil
 }
 
 func (c *conn) readLoop() error {
@@ -109,47 +159,113 @@ func (c *conn) readLoop() error {
 }
 
 // decode parses one frame into a request, or returns an error that closes
-// the connection. An ApiVersions request at an unsupported version comes
-// back already answered (KIP-511).
-func (c *conn) decode(frame []byte) (req *Request, err error) {
-	h, rest, err := parseHeader(frame)
-	if err != nil {
+// the connection (the frame is released then). An ApiVersions request at an
+// unsupported version comes back already answered (KIP-511).
+func (c *conn) decode(frame []byte, size int64) (*Request, error) {
+	fail := func(err error) (*Request, error) {
+		c.srv.mem.release(size)
+		putBuf(frame)
 		return nil, err
 	}
-	req = &Request{Key: h.key, Version: h.version, CorrelationID: h.correlation, ClientID: h.clientID,
-		Conn: c.info, Received: time.Now(), frame: frame, done: make(chan struct{}), written: make(chan struct{})}
-	msg := kmsg.RequestForKey(h.key)
-	if msg == nil {
-		return nil, fmt.Errorf("%w: unknown api key %d", errMalformed, h.key)
+	h, rest, err := parseHeader(frame)
+	if err != nil {
+		return fail(err)
+	}
+	if h.key < 0 || h.key > kmsg.MaxKey {
+		return fail(fmt.Errorf("%w: unknown api key %d", errMalformed, h.key))
 	}
 	min, max, ok := c.srv.handler.Versions(h.key)
 	if h.key == 18 && ok && h.version > max {
+		req := c.newRequest(h, frame, size)
 		resp := kmsg.NewPtrApiVersionsResponse()
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = 18, min, max
 		resp.ApiKeys = append(resp.ApiKeys, k)
 		resp.SetVersion(0)
-		req.Msg = msg
-		req.resp = resp
-		req.answered.Store(true)
-		close(req.done)
+		req.Msg = kmsg.RequestForKey(18)
+		req.out = encodeResponse(18, h.correlation, resp)
+		req.state.Store(stateAnswered)
 		return req, nil
 	}
 	if !ok || h.version < min || h.version > max {
-		return nil, fmt.Errorf("%w: %s (key %d) version %d not served", errMalformed, kmsg.NameForKey(h.key), h.key, h.version)
+		return fail(fmt.Errorf("%w: %s (key %d) version %d not served", errMalformed, kmsg.NameForKey(h.key), h.key, h.version))
 	}
-	msg.SetVersion(h.version)
-	if msg.IsFlexible() {
+	if flexibleRequest(h.key, h.version) {
 		if rest, err = skipHeaderTags(rest); err != nil {
-			return nil, err
+			return fail(err)
 		}
 	}
-	if err := readFrom(msg, rest); err != nil {
-		return nil, fmt.Errorf("%w: %s v%d: %v", errMalformed, kmsg.NameForKey(h.key), h.version, err)
+	switch h.key {
+	case 0: // Produce
+		m := produceMsgs.Get().(*produceMsg)
+		if !decodeProduce(m, h.version, rest) {
+			m.release()
+			return fail(fmt.Errorf("%w: Produce v%d: %v", errMalformed, h.version, errNotEnoughData))
+		}
+		req := c.newRequest(h, frame, size)
+		req.Msg, req.pooled = &m.ProduceRequest, m
+		return req, nil
+	case 1: // Fetch
+		m := fetchMsgs.Get().(*fetchMsg)
+		if !decodeFetch(m, h.version, rest) {
+			m.release()
+			return fail(fmt.Errorf("%w: Fetch v%d: %v", errMalformed, h.version, errNotEnoughData))
+		}
+		req := c.newRequest(h, frame, size)
+		req.Msg, req.pooled = &m.FetchRequest, m
+		return req, nil
 	}
+	msg := kmsg.RequestForKey(h.key)
+	if msg == nil {
+		return fail(fmt.Errorf("%w: unknown api key %d", errMalformed, h.key))
+	}
+	msg.SetVersion(h.version)
+	if err := readFrom(msg, rest); err != nil {
+		return fail(fmt.Errorf("%w: %s v%d: %v", errMalformed, kmsg.NameForKey(h.key), h.version, err))
+	}
+	req := c.newRequest(h, frame, size)
 	req.Msg = msg
 	return req, nil
+}
+
+// errNotEnoughData is what kmsg reports for a body that does not parse.
+var errNotEnoughData = errors.New("not enough data")
+
+// flexibleRequest reports whether a request uses header v2 (with tags).
+var flexibleVersions = func() [kmsg.MaxKey + 1]int16 {
+	var v [kmsg.MaxKey + 1]int16
+	for k := range v {
+		v[k] = -1
+		if r := kmsg.RequestForKey(int16(k)); r != nil {
+			for ver := int16(0); ver <= r.MaxVersion(); ver++ {
+				r.SetVersion(ver)
+				if r.IsFlexible() {
+					v[k] = ver
+					break
+				}
+			}
+		}
+	}
+	return v
+}()
+
+func flexibleRequest(key, version int16) bool {
+	f := flexibleVersions[key]
+	return f >= 0 && version >= f
+}
+
+// newRequest takes a pooled request for a parsed header.
+func (c *conn) newRequest(h header, frame []byte, size int64) *Request {
+	r := newRequest(c)
+	r.Key, r.Version, r.CorrelationID = h.key, h.version, h.correlation
+	if string(h.clientID) != c.clientS {
+		c.clientS = string(h.clientID)
+	}
+	r.ClientID = c.clientS
+	r.Received = time.Now()
+	r.frame, r.mem = frame, size
+	return r
 }
 
 // readFrom decodes a body, turning a decoder panic into an error: one odd
@@ -170,13 +286,16 @@ func (c *conn) dispatch(req *Request) error {
 	c.prunePending()
 	if !produce || len(c.pending) >= maxPipelined {
 		for _, p := range c.pending {
-			<-p.done
+			c.waitReader(p)
+			p.unref()
 		}
+		clear(c.pending)
 		c.pending = c.pending[:0]
 	}
 	c.slots <- req
-	if req.answered.Load() { // answered during decode (ApiVersions fallback)
-		<-req.written
+	if req.answered() { // answered during decode (ApiVersions fallback)
+		c.waitWritten(req)
+		req.unref()
 		return nil
 	}
 	c.srv.serveRequest(req)
@@ -187,12 +306,12 @@ func (c *conn) dispatch(req *Request) error {
 		c.pending = append(c.pending, req)
 		return nil
 	}
-	<-req.done
 	// Read on only once the response is written, as Kafka mutes a
 	// connection until its response is sent: a client that never reads
 	// holds one response here, not a queue of them.
-	<-req.written
+	c.waitWritten(req)
 	c.mute(req)
+	req.unref()
 	return nil
 }
 
@@ -208,9 +327,9 @@ func (c *conn) mute(req *Request) {
 func (c *conn) prunePending() {
 	live := c.pending[:0]
 	for _, p := range c.pending {
-		select {
-		case <-p.done:
-		default:
+		if p.answered() {
+			p.unref()
+		} else {
 			live = append(live, p)
 		}
 	}
@@ -223,31 +342,32 @@ func (c *conn) prunePending() {
 func (c *conn) writeLoop() {
 	defer close(c.wdone)
 	var (
-		bufs    net.Buffers
-		done    []*Request
-		headers [][]byte
-		broken  bool
-		held    *Request
+		bufs   net.Buffers
+		done   []*Request
+		broken bool
+		held   *Request
 	)
 	flush := func() {
 		if len(bufs) > 0 && !broken {
 			if c.srv.cfg.IdleTimeout > 0 {
 				c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 			}
-			b := bufs
-			if _, err := b.WriteTo(c.nc); err != nil {
+			// WriteTo consumes its receiver: give it a copy of the
+			// slice header, in a field so that its address does not
+			// escape to a new allocation.
+			c.wbufs = bufs
+			if _, err := c.wbufs.WriteTo(c.nc); err != nil {
 				broken = true
 				c.nc.Close()
 			}
+			c.wbufs = nil
 		}
 		for _, r := range done {
 			c.finish(r)
 		}
-		for _, h := range headers {
-			putBuf(h)
-		}
 		clear(bufs)
-		bufs, done, headers = bufs[:0], done[:0], headers[:0]
+		clear(done)
+		bufs, done = bufs[:0], done[:0]
 	}
 	for {
 		req := held
@@ -259,7 +379,9 @@ func (c *conn) writeLoop() {
 				return
 			}
 		}
-		<-req.done
+		for !req.answered() {
+			<-c.wwake
+		}
 	batch:
 		for {
 			if req.close {
@@ -270,9 +392,7 @@ func (c *conn) writeLoop() {
 				break batch
 			}
 			if !req.noReply && !broken {
-				var hdr []byte
-				hdr, bufs = c.encode(req, bufs)
-				headers = append(headers, hdr)
+				bufs = c.encode(req, bufs)
 			}
 			done = append(done, req)
 			if len(bufs) >= 64 {
@@ -285,14 +405,12 @@ func (c *conn) writeLoop() {
 					flush()
 					return
 				}
-				select {
-				case <-next.done:
+				if next.answered() {
 					req = next
 					continue batch
-				default:
-					held = next
-					break batch
 				}
+				held = next
+				break batch
 			default:
 				break batch
 			}
@@ -301,25 +419,18 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// encode renders req's response header and body. The header buffer is
-// returned for release after the write.
-func (c *conn) encode(req *Request, bufs net.Buffers) ([]byte, net.Buffers) {
-	flexible := false
-	if req.resp != nil {
-		flexible = req.resp.IsFlexible()
-	} else {
-		flexible = req.Msg.IsFlexible()
+// encode appends req's response to bufs: the frame Respond encoded, or the
+// header and the buffers of a Body.
+func (c *conn) encode(req *Request, bufs net.Buffers) net.Buffers {
+	if req.out != nil {
+		return append(bufs, req.out)
 	}
+	flexible := flexibleResponse(req.Key, req.Version)
 	hdr := getBuf(64)[:0]
 	hdr = append(hdr, 0, 0, 0, 0)
 	hdr = binary.BigEndian.AppendUint32(hdr, uint32(req.CorrelationID))
 	if responseHeaderFlexible(req.Key, flexible) {
 		hdr = append(hdr, 0)
-	}
-	if req.resp != nil {
-		hdr = req.resp.AppendTo(hdr)
-		binary.BigEndian.PutUint32(hdr, uint32(len(hdr)-4))
-		return hdr, append(bufs, hdr)
 	}
 	body := req.body.Buffers()
 	size := len(hdr) - 4
@@ -327,21 +438,30 @@ func (c *conn) encode(req *Request, bufs net.Buffers) ([]byte, net.Buffers) {
 		size += len(b)
 	}
 	binary.BigEndian.PutUint32(hdr, uint32(size))
+	req.out = hdr
 	bufs = append(bufs, hdr)
-	return hdr, append(bufs, body...)
+	return append(bufs, body...)
 }
 
+// flexibleResponse reports whether the response to key at version is
+// flexible (the same versions as the request).
+func flexibleResponse(key, version int16) bool { return flexibleRequest(key, version) }
+
 // finish releases what a request held once its response is written or
-// abandoned.
+// abandoned, and drops the writer's reference.
 func (c *conn) finish(r *Request) {
 	c.srv.cfg.Observer.RequestDone(r.Key, time.Since(r.Received))
 	if r.body != nil {
 		r.body.Release()
 		r.body = nil
 	}
-	c.srv.mem.release(r.mem)
-	putBuf(r.frame)
-	r.frame = nil
-	r.Msg, r.resp = nil, nil
-	close(r.written)
+	r.releaseFrame(c.srv)
+	if r.out != nil {
+		putBuf(r.out)
+		r.out = nil
+	}
+	// The reader still holds its reference when it waits for this.
+	r.written.Store(true)
+	c.wakeReader()
+	r.unref()
 }

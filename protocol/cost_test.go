@@ -71,7 +71,7 @@ func defaultElem(t reflect.Type, tags bool, i int) reflect.Value {
 	return p.Elem()
 }
 
-func newRequest(key, version int16) kmsg.Request {
+func defaultRequest(key, version int16) kmsg.Request {
 	req := kmsg.RequestForKey(key)
 	if d, ok := req.(interface{ Default() }); ok {
 		d.Default()
@@ -108,7 +108,7 @@ func TestDecodeAmplification(t *testing.T) {
 			continue
 		}
 		for version := int16(0); version <= kmsg.RequestForKey(key).MaxVersion(); version++ {
-			req := newRequest(key, version)
+			req := defaultRequest(key, version)
 			for _, c := range arrayCases(reflect.ValueOf(req).Elem(), "", 0) {
 				for _, tags := range []bool{false, true} {
 					undo := c.fill(0, tags)
@@ -123,7 +123,7 @@ func TestDecodeAmplification(t *testing.T) {
 					var err error
 					var decoded kmsg.Request
 					used := heapAllocated(func() {
-						decoded = newRequest(key, version)
+						decoded = defaultRequest(key, version)
 						err = decoded.ReadFrom(big)
 					})
 					if err != nil {

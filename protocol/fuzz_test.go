@@ -43,7 +43,7 @@ func requestSeeds() [][]byte {
 			continue
 		}
 		for v := int16(0); v <= r.MaxVersion(); v++ {
-			out = append(out, f.AppendRequest(nil, newRequest(key, v), 1)[4:])
+			out = append(out, f.AppendRequest(nil, defaultRequest(key, v), 1)[4:])
 		}
 	}
 	return out
@@ -81,7 +81,7 @@ func FuzzRequest(f *testing.F) {
 	c := fuzzConn()
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		frame = bytes.Clone(frame) // decode aliases it
-		req, err := c.decode(frame)
+		req, err := c.decode(frame, 0) // nothing charged: nothing to release
 		if h, rest, herr := parseHeader(frame); herr == nil {
 			if msg := kmsg.RequestForKey(h.key); msg != nil && h.version >= 0 && h.version <= msg.MaxVersion() {
 				msg.SetVersion(h.version)
@@ -91,7 +91,7 @@ func FuzzRequest(f *testing.F) {
 				msg.ReadFrom(rest) // must not panic
 			}
 		}
-		if err != nil || req.Msg == nil || req.answered.Load() {
+		if err != nil || req.Msg == nil || req.answered() {
 			return
 		}
 		n := int64(len(frame))

@@ -4,9 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-
-	"github.com/twmb/franz-go/pkg/kbin"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // minFrame is the smallest request: api key, api version, correlation id and
@@ -21,7 +18,7 @@ var errMalformed = errors.New("protocol: malformed request")
 type header struct {
 	key, version int16
 	correlation  int32
-	clientID     string
+	clientID     []byte // aliases the frame; nil when null or empty
 }
 
 // parseHeader reads the request header. The client id is a classic nullable
@@ -42,7 +39,7 @@ func parseHeader(frame []byte) (header, []byte, error) {
 		if n > len(rest) {
 			return header{}, nil, fmt.Errorf("%w: client id length %d", errMalformed, n)
 		}
-		h.clientID = string(rest[:n])
+		h.clientID = rest[:n:n]
 		rest = rest[n:]
 	}
 	return h, rest, nil
@@ -50,12 +47,12 @@ func parseHeader(frame []byte) (header, []byte, error) {
 
 // skipHeaderTags skips the tagged fields of a v2 request header.
 func skipHeaderTags(b []byte) ([]byte, error) {
-	r := kbin.Reader{Src: b}
-	kmsg.SkipTags(&r)
-	if err := r.Complete(); err != nil {
+	d := decoder{b: b}
+	d.skipTags()
+	if d.err {
 		return nil, fmt.Errorf("%w: header tags", errMalformed)
 	}
-	return r.Src, nil
+	return d.b, nil
 }
 
 // responseHeaderFlexible reports whether a response uses header v1 (with a

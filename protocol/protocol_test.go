@@ -24,6 +24,7 @@ type fakeHandler struct {
 	served atomic.Int64
 	mu     sync.Mutex
 	order  []int32 // correlation ids in the order Serve saw them
+	hold   chan struct{}
 }
 
 func (h *fakeHandler) Versions(key int16) (int16, int16, bool) {
@@ -56,6 +57,15 @@ func (h *fakeHandler) Serve(r *Request) {
 			r.CloseConnection()
 		case req.Acks == 0:
 			r.NoResponse()
+		case req.TimeoutMillis == 2:
+			// Done with the bytes at once, answered later (an acks=all
+			// produce waiting for durability).
+			r.ReleaseFrame()
+			r.ReleaseFrame()
+			go func() {
+				<-h.hold
+				r.Respond(req.ResponseKind())
+			}()
 		default:
 			resp := req.ResponseKind()
 			time.AfterFunc(time.Duration(req.TimeoutMillis)*time.Millisecond, func() { r.Respond(resp) })
@@ -65,7 +75,7 @@ func (h *fakeHandler) Serve(r *Request) {
 
 func startServer(t *testing.T, cfg Config) (*Server, *fakeHandler) {
 	t.Helper()
-	h := &fakeHandler{}
+	h := &fakeHandler{hold: make(chan struct{})}
 	cfg.Listeners = []Listener{{Name: "PLAINTEXT", Address: "127.0.0.1:0"}}
 	s := NewServer(cfg, h)
 	if err := s.Listen(); err != nil {
@@ -377,5 +387,66 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in time")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestBufferReuse(t *testing.T) {
+	for _, n := range []int{1, 511, 512, 513, 4096, 1 << 20} {
+		b := getBuf(n)
+		if len(b) != n || cap(b) != 1<<(class(n)+minShift) {
+			t.Errorf("getBuf(%d): len %d cap %d", n, len(b), cap(b))
+		}
+		putBuf(b)
+	}
+	// Large frames: a buffer comes back for a frame of about the same
+	// size, and the idle bytes stay bounded.
+	b := getBuf(12_000_000)
+	if len(b) != 12_000_000 || cap(b) < 12_000_000+12_000_000/5 {
+		t.Fatalf("large buffer: len %d cap %d", len(b), cap(b))
+	}
+	p := &b[:1][0]
+	putBuf(b)
+	c := getBuf(13_000_000)
+	if &c[:1][0] != p {
+		t.Error("a slightly larger frame did not reuse the idle buffer")
+	}
+	if small := getBuf(2 << 20); cap(small) > 4<<20 {
+		t.Errorf("a 2 MiB frame took a %d byte buffer", cap(small))
+	}
+	var held [][]byte
+	for i := 0; i < 20; i++ {
+		held = append(held, getBuf(10<<20))
+	}
+	for _, h := range held {
+		putBuf(h)
+	}
+	large.mu.Lock()
+	idle := large.idle
+	large.mu.Unlock()
+	if idle > maxIdleLarge {
+		t.Errorf("%d bytes idle, limit %d", idle, maxIdleLarge)
+	}
+	if huge := getBuf(maxLargeSize + 1); len(huge) != maxLargeSize+1 {
+		t.Error("frame above the largest pooled size")
+	}
+}
+
+func TestReleaseFrameFreesTheBudgetBeforeTheAnswer(t *testing.T) {
+	s, h := startServer(t, Config{QueuedMaxRequestBytes: 1 << 20})
+	c := dial(t, s)
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks, req.TimeoutMillis = -1, 2
+	c.send(req, 7)
+	// Served and not answered (the handler holds the answer), yet its
+	// bytes are no longer counted.
+	waitFor(t, func() bool { return h.served.Load() == 1 && s.InFlightBytes() == 0 })
+	close(h.hold)
+	corr, _, err := c.recv()
+	if err != nil || corr != 7 {
+		t.Fatalf("response %d, %v", corr, err)
+	}
+	if n := s.InFlightBytes(); n != 0 {
+		t.Fatalf("%d bytes still held after the answer", n)
 	}
 }

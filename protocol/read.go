@@ -52,9 +52,9 @@ func (c *conn) readRequest(n int64) (*Request, error) {
 			cost = want
 		}
 	}
-	req, err := c.decode(frame)
+	req, err := c.decode(frame, cost) // releases cost and frame on error
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	if key != produceKey && req.Msg != nil {
 		// The worst case was charged for decoding; keep what the
@@ -63,7 +63,7 @@ func (c *conn) readRequest(n int64) (*Request, error) {
 		s.mem.adjust(cost, min(held, cost)) // shrinking never fails
 		cost = min(held, cost)
 	}
-	req.mem = cost
+	req.mem, req.size = cost, n
 	return req, nil
 }
 

@@ -266,7 +266,7 @@ func (s *Server) serveRequest(req *Request) {
 			// loses this connection and reconnects.
 			s.panics.Add(1)
 			s.log.Error("handler panic", "api", req.Key, "version", req.Version, "panic", r, "stack", string(debug.Stack()))
-			if !req.answered.Load() {
+			if req.state.Load() == statePending {
 				req.CloseConnection()
 			}
 		}

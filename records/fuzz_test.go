@@ -57,3 +57,37 @@ func FuzzRecordReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRecordsValid: the fast record check and the full one agree on every
+// records section, header and options.
+func FuzzRecordsValid(f *testing.F) {
+	for _, n := range []int{1, 3, 20} {
+		b, _ := AppendBatch(nil, producerHeader(), CodecNone, testRecords(n))
+		f.Add(Batch(b).Records(), int32(n), int32(n-1), int64(1_700_000_000_000), uint8(0))
+		f.Add(Batch(b).Records(), int32(n), int32(n-1), int64(1_700_000_000_000), uint8(7))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, count, lastDelta int32, baseTS int64, opts uint8) {
+		hdr := make([]byte, HeaderSize)
+		b := Batch(hdr)
+		putInt32 := func(at int, v int32) {
+			hdr[at], hdr[at+1], hdr[at+2], hdr[at+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+		}
+		putInt32(posRecordCount, count)
+		putInt32(posLastOffsetDelta, lastDelta)
+		for i := 0; i < 8; i++ {
+			hdr[posBaseTimestamp+i] = byte(baseTS >> (56 - 8*i))
+		}
+		o := ValidateOptions{RequireKeys: opts&1 != 0, Now: 1_700_000_000_000, BeforeMaxMs: math.MaxInt64, AfterMaxMs: math.MaxInt64}
+		if opts&2 != 0 {
+			o.BeforeMaxMs = 1000
+		}
+		if opts&4 != 0 {
+			o.AfterMaxMs = 1000
+		}
+		o.LogAppendTime = opts&8 != 0
+		fast, slow := recordsValid(b, raw, &o), checkRecords(b, raw, &o)
+		if fast != (slow == nil) {
+			t.Fatalf("fast check %v, full check %v", fast, slow)
+		}
+	})
+}

@@ -239,3 +239,37 @@ func TestIncrementSequenceWraps(t *testing.T) {
 		t.Fatal("sequence wrap")
 	}
 }
+
+// TestRecordsValidAgreesOnMutations: the fast record check agrees with the
+// full one on every one-byte change and every truncation of valid records.
+func TestRecordsValidAgreesOnMutations(t *testing.T) {
+	data, err := AppendBatch(nil, producerHeader(), CodecNone, testRecords(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Batch(data)
+	raw := b.Records()
+	opts := []ValidateOptions{
+		{BeforeMaxMs: math.MaxInt64, AfterMaxMs: math.MaxInt64},
+		{RequireKeys: true, BeforeMaxMs: math.MaxInt64, AfterMaxMs: math.MaxInt64},
+		{Now: 1_700_000_000_010, BeforeMaxMs: 5, AfterMaxMs: 5},
+	}
+	check := func(raw []byte) {
+		for i := range opts {
+			o := &opts[i]
+			if fast, slow := recordsValid(b, raw, o), checkRecords(b, raw, o); fast != (slow == nil) {
+				t.Fatalf("options %d, records %x: fast check %v, full check %v", i, raw, fast, slow)
+			}
+		}
+	}
+	check(raw)
+	m := make([]byte, len(raw))
+	for i := range raw {
+		for _, v := range []byte{0x00, 0x01, 0x02, 0x7f, 0x80, 0xfe, 0xff, raw[i] + 2, raw[i] - 2} {
+			copy(m, raw)
+			m[i] = v
+			check(m)
+		}
+		check(raw[:i])
+	}
+}
