@@ -80,7 +80,7 @@ func FuzzRequest(f *testing.F) {
 	}
 	c := fuzzConn()
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		frame = bytes.Clone(frame) // decode aliases it
+		frame = bytes.Clone(frame)     // decode aliases it
 		req, err := c.decode(frame, 0) // nothing charged: nothing to release
 		if h, rest, herr := parseHeader(frame); herr == nil {
 			if msg := kmsg.RequestForKey(h.key); msg != nil && h.version >= 0 && h.version <= msg.MaxVersion() {

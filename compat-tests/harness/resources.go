@@ -148,7 +148,7 @@ type Sampler struct {
 
 	mu   sync.Mutex
 	peak Usage // guarded by mu: the largest of each field
-	n    int  // guarded by mu: samples taken
+	n    int   // guarded by mu: samples taken
 }
 
 // SampleUsage starts sampling pid every interval until Stop.
