@@ -39,9 +39,8 @@ type conn struct {
 	// only says "look again".
 	rwake, wwake chan struct{}
 
-	clientID []byte // the last client id read, and its string, reused
-	clientS  string
-	wbufs    net.Buffers // the writer's writev argument (a field: its address does not escape)
+	clientS string      // the last client id read, reused while it repeats
+	wbufs   net.Buffers // the writer's writev argument (a field: its address does not escape)
 }
 
 func (s *Server) newConn(nc net.Conn, listener string, id uint64) *conn {
