@@ -363,6 +363,10 @@ func TestSlowReaderHoldsOneResponse(t *testing.T) {
 	for i := range requests {
 		burst = append(burst, f.AppendRequest(nil, req, int32(i))...)
 	}
+	runtime.GC()
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	base := int64(ms0.HeapAlloc)
 	stop := heapPeak(t)
 	var conns []*client
 	for range slow {
@@ -384,11 +388,20 @@ func TestSlowReaderHoldsOneResponse(t *testing.T) {
 	}
 	checkServed(t, s)
 	peak := stop()
-	t.Logf("%d clients sent %d requests each without reading: %d answered, heap grew by %.1f MiB", slow, requests, last, float64(peak)/(1<<20))
+	// What the stuck connections hold: the live heap once garbage (the
+	// peak counts it too, and how much depends on when the collector ran
+	// on a loaded machine) is collected.
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	held := int64(ms.HeapAlloc) - base
+	t.Logf("%d clients sent %d requests each without reading: %d answered, heap peak +%.1f MiB, held +%.1f MiB",
+		slow, requests, last, float64(peak)/(1<<20), float64(held)/(1<<20))
 	// Responses the kernel took into socket buffers were answered too;
-	// the heap holds at most one more per connection (about 2 MiB each).
-	if peak > 40<<20 {
-		t.Fatalf("heap grew by %.0f MiB for %d connections that read nothing", float64(peak)/(1<<20), slow)
+	// the heap holds at most one more per connection (about 2 MiB each),
+	// and up to 64 MiB of idle frame buffers may be pooled.
+	if held > 24<<20 {
+		t.Fatalf("heap holds %.0f MiB more for %d connections that read nothing", float64(held)/(1<<20), slow)
 	}
 	for _, c := range conns {
 		c.c.Close()

@@ -3,7 +3,6 @@ package protocol
 import (
 	"math/bits"
 	"sync"
-	"sync/atomic"
 )
 
 // Request frames and response headers are reused so that a steady stream of
@@ -91,8 +90,6 @@ type largeList struct {
 
 var large largeList
 
-var DebugAllocs, DebugDrops atomic.Int64
-
 func (l *largeList) get(n int) []byte {
 	if n > maxLargeSize {
 		return make([]byte, n)
@@ -115,7 +112,6 @@ func (l *largeList) get(n int) []byte {
 		return b[:n]
 	}
 	l.mu.Unlock()
-	DebugAllocs.Add(1)
 	size := min(n+n/4, maxLargeSize)
 	size = (size + 1<<maxShift - 1) &^ (1<<maxShift - 1) // whole MiBs
 	return make([]byte, n, size)
@@ -135,7 +131,6 @@ func (l *largeList) put(b []byte) {
 				smallest = i
 			}
 		}
-		DebugDrops.Add(1)
 		if smallest < 0 || cap(l.free[smallest]) >= cap(b) {
 			return
 		}
