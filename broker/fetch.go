@@ -384,15 +384,21 @@ func (body *fetchBody) readPartition(p *partition, tg *fetchTarget, sp *kmsg.Fet
 		chunk.Release()
 		return 0, nil
 	}
-	sp.RecordBatches = chunk.Data
-	body.chunks = append(body.chunks, chunk)
 	if committed {
-		for _, a := range l.AbortedTxns(chunk.FirstOffset, chunk.NextOffset) {
+		aborted, err := l.AbortedTxns(chunk.FirstOffset, chunk.NextOffset)
+		if err != nil {
+			chunk.Release()
+			sp.ErrorCode = kerr.KafkaStorageError.Code
+			return 0, err
+		}
+		for _, a := range aborted {
 			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
 			at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
 			sp.AbortedTransactions = append(sp.AbortedTransactions, at)
 		}
 	}
+	sp.RecordBatches = chunk.Data
+	body.chunks = append(body.chunks, chunk)
 	return int64(len(chunk.Data)), nil
 }
 

@@ -186,7 +186,7 @@ func (c *TxnCoordinator) Load(p int32, log PartitionLog) error {
 		}
 	}
 	for _, t := range resume {
-		c.sendMarkersLocked(t)
+		c.sendMarkersLocked(t, nil)
 	}
 	c.mu.Unlock()
 	return nil
@@ -440,9 +440,14 @@ func (c *TxnCoordinator) EndTxn(id string, pid int64, epoch int16, commit bool, 
 			respond(kerr.CoordinatorNotAvailable)
 			return
 		}
-		respond(nil)
+		// Answer once the markers are written (or their first attempt
+		// failed; they are retried): a client that then reads its
+		// group's offsets without KIP-447's require_stable (kafkajs,
+		// sarama, OffsetFetch before v7) or the data with read_committed
+		// sees the transaction's effects, not the state before it.
+		// Kafka answers at PrepareCommit, leaving that window open.
 		c.mu.Lock()
-		c.sendMarkersLocked(t)
+		c.sendMarkersLocked(t, func() { respond(nil) })
 		c.mu.Unlock()
 	})
 }
@@ -461,14 +466,15 @@ func (c *TxnCoordinator) abortLocked(t *txnState, fence bool) {
 			return
 		}
 		c.mu.Lock()
-		c.sendMarkersLocked(t)
+		c.sendMarkersLocked(t, nil)
 		c.mu.Unlock()
 	})
 }
 
 // sendMarkersLocked writes the markers of a prepared transaction, then its
-// Complete* state.
-func (c *TxnCoordinator) sendMarkersLocked(t *txnState) {
+// Complete* state. written (if not nil) is called, without c.mu held, once
+// the first attempt at the markers is done.
+func (c *TxnCoordinator) sendMarkersLocked(t *txnState, written func()) {
 	commit := t.state == kmsg.TransactionStatePrepareCommit
 	parts := slices.SortedFunc(maps.Keys(t.parts), func(a, b TopicPartition) int {
 		if a.Topic != b.Topic {
@@ -482,6 +488,9 @@ func (c *TxnCoordinator) sendMarkersLocked(t *txnState) {
 	pid, epoch := t.pid, t.epoch
 	t.pending = true
 	c.host.WriteMarkers(pid, epoch, commit, 0, parts, func(err error) {
+		if written != nil {
+			defer written() // after the deferred unlock
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		t.pending = false
@@ -493,7 +502,7 @@ func (c *TxnCoordinator) sendMarkersLocked(t *txnState) {
 				c.mu.Lock()
 				defer c.mu.Unlock()
 				t.pending = false
-				c.sendMarkersLocked(t)
+				c.sendMarkersLocked(t, nil)
 			})
 			return
 		}

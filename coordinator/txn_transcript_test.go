@@ -32,6 +32,7 @@ func TestTxnTranscripts(t *testing.T) {
 		h, clk := newFakeTxnHost(), &clock{now: time.Unix(1_700_000_000, 0)}
 		c := newTxnCoord(h, clk)
 		seen := 0
+		var pendingEnd chan *kerr.Error // an EndTxn waiting for held markers
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			str := func(k string) string {
 				var v string
@@ -89,6 +90,23 @@ func TestTxnTranscripts(t *testing.T) {
 				})
 				return code(e) + "\n"
 			case "end":
+				h.mu.Lock()
+				held := h.hold
+				h.mu.Unlock()
+				if held {
+					// EndTxn is answered once the markers are
+					// written: release-markers prints the answer.
+					ch := make(chan *kerr.Error, 1)
+					c.EndTxn(id, num("pid", 0), int16(num("epoch", 0)), d.HasArg("commit"), version >= 2, func(e *kerr.Error) { ch <- e })
+					settle(t, c, h)
+					select {
+					case e := <-ch: // refused at once
+						return code(e) + "\n"
+					default:
+					}
+					pendingEnd = ch
+					return "pending until the markers are written\n"
+				}
 				e := wait(t, func(f func(*kerr.Error)) {
 					c.EndTxn(id, num("pid", 0), int16(num("epoch", 0)), d.HasArg("commit"), version >= 2, f)
 				})
@@ -106,6 +124,16 @@ func TestTxnTranscripts(t *testing.T) {
 			case "release-markers":
 				h.release()
 				settle(t, c, h)
+				if pendingEnd != nil {
+					ch := pendingEnd
+					pendingEnd = nil
+					select {
+					case e := <-ch:
+						return "ok\nend answered: " + code(e) + "\n"
+					case <-time.After(5 * time.Second):
+						t.Fatal("EndTxn not answered once the markers were written")
+					}
+				}
 				return "ok\n"
 			case "advance":
 				dur, err := time.ParseDuration(str("d"))

@@ -211,8 +211,8 @@ func TestTransactionsLSO(t *testing.T) {
 	if lso := l.LastStableOffset(); lso != 4 {
 		t.Fatalf("lso %d", lso)
 	}
-	got := l.AbortedTxns(0, 100)
-	if len(got) != 1 || got[0] != (AbortedTxn{5, 2, 5, 4}) {
+	got, err := l.AbortedTxns(0, 100)
+	if err != nil || len(got) != 1 || got[0] != (AbortedTxn{5, 2, 5, 4}) {
 		t.Fatalf("aborted %+v", got)
 	}
 	if _, err := l.Append(records.AppendControlBatch(nil, 6, -1, true, 3, 2), AppendOptions{}); !errors.Is(err, ErrInvalidProducerEpoch) {

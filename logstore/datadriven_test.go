@@ -282,7 +282,11 @@ func (tr *transcript) run(d *datadriven.TestData) (string, error) {
 
 	case "aborted":
 		var b strings.Builder
-		for _, a := range l.AbortedTxns(argInt(d, "from", 0), argInt(d, "to", math.MaxInt64)) {
+		aborted, err := l.AbortedTxns(argInt(d, "from", 0), argInt(d, "to", math.MaxInt64))
+		if err != nil {
+			return "", err
+		}
+		for _, a := range aborted {
 			fmt.Fprintf(&b, "pid %d first %d last %d lso %d\n", a.ProducerID, a.FirstOffset, a.LastOffset, a.LastStableOffset)
 		}
 		return b.String(), nil

@@ -214,11 +214,14 @@ func (l *Log) Producers() []ProducerState {
 }
 
 // AbortedTxns returns every aborted transaction overlapping [from, to),
-// sorted by first offset, for read_committed fetches.
-func (l *Log) AbortedTxns(from, to int64) []AbortedTxn {
+// sorted by first offset, for read_committed fetches. An index that cannot
+// be read is an error: without it a reader would take aborted records for
+// committed ones.
+func (l *Log) AbortedTxns(from, to int64) ([]AbortedTxn, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	var out []AbortedTxn
+	var err error
 	for _, s := range l.segs {
 		if s.txnCount == 0 {
 			continue
@@ -229,10 +232,12 @@ func (l *Log) AbortedTxns(from, to int64) []AbortedTxn {
 		if s.next <= from {
 			continue
 		}
-		out, _ = s.abortedTxns(out, from, to)
+		if out, err = s.abortedTxns(out, from, to); err != nil {
+			return nil, fmt.Errorf("logstore: %s: reading the transaction index of segment %d: %w", l.tp, s.base, err)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].FirstOffset < out[j].FirstOffset })
-	return out
+	return out, nil
 }
 
 // AppendOptions say who appends and whether to wait for the disk.
