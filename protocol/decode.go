@@ -204,6 +204,12 @@ type produceMsg struct {
 
 var produceMsgs = sync.Pool{New: func() any { return new(produceMsg) }}
 
+// maxPooledElems bounds the topics, and the partitions per topic, whose
+// slices a pooled message keeps for reuse: an odd request with millions of
+// partitions is charged while it is served (read.go), and what it grew is
+// not kept afterwards.
+const maxPooledElems = 4096
+
 func (m *produceMsg) release() {
 	m.TransactionID, m.txnID = nil, ""
 	for i := range m.Topics {
@@ -212,6 +218,12 @@ func (m *produceMsg) release() {
 		for j := range t.Partitions {
 			t.Partitions[j].Records = nil
 		}
+		if cap(t.Partitions) > maxPooledElems {
+			t.Partitions = nil
+		}
+	}
+	if cap(m.Topics) > maxPooledElems {
+		m.Topics = nil
 	}
 	produceMsgs.Put(m)
 }
@@ -284,6 +296,17 @@ func (m *fetchMsg) release() {
 	}
 	for i := range m.ForgottenTopics {
 		m.ForgottenTopics[i].Topic = ""
+	}
+	for i := range m.Topics {
+		if cap(m.Topics[i].Partitions) > maxPooledElems {
+			m.Topics[i].Partitions = nil
+		}
+	}
+	if cap(m.Topics) > maxPooledElems {
+		m.Topics = nil
+	}
+	if cap(m.ForgottenTopics) > maxPooledElems {
+		m.ForgottenTopics = nil
 	}
 	fetchMsgs.Put(m)
 }
