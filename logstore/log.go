@@ -55,8 +55,8 @@ type Log struct {
 	epochs   epochCache
 	prod     producers
 	closed   bool
-	// broken is set when a failed write could not be cut back: appends fail
-	// until a repair succeeds.
+	// broken is set when a failed write could not be cut back, or a sync
+	// failed: appends fail until a repair succeeds. Guarded by mu.
 	broken error
 	// truncGen counts truncations; a sync that started before one must not
 	// advance the durable offset past the new end.
@@ -279,8 +279,11 @@ func (l *Log) appendLocked(batches []byte, o *AppendOptions) (res AppendResult, 
 	if l.closed {
 		return res, 0, ErrClosed
 	}
-	if l.broken != nil {
-		if err := l.repairLocked(); err != nil {
+	l.mu.RLock()
+	broken := l.broken // set by a failed sync, under mu, while appends go on
+	l.mu.RUnlock()
+	if broken != nil {
+		if err := l.repairLocked(broken); err != nil {
 			return res, 0, err
 		}
 	}
@@ -587,10 +590,11 @@ func (l *Log) failWrite(err error) error {
 }
 
 // repairLocked cuts the active segment's files back to their published
-// sizes after a write that could not be undone (appendMu held).
-func (l *Log) repairLocked() error {
+// sizes after a write that could not be undone, or after a failed sync
+// (appendMu held; broken is what l.broken held).
+func (l *Log) repairLocked(broken error) error {
 	var sf *syncFailure
-	if errors.As(l.broken, &sf) {
+	if errors.As(broken, &sf) {
 		if err := l.repairAfterSyncFailure(); err != nil {
 			return fmt.Errorf("logstore: %s: unable to recover from a failed sync: %w", l.tp, err)
 		}
