@@ -123,6 +123,7 @@ func New(opts Options) (*Broker, error) {
 			return logConfig(b.resolveSettings(ctrl.Image(), tp.Topic))
 		},
 		RetentionCheckInterval: time.Duration(b.src.BrokerInt("log.retention.check.interval.ms")) * time.Millisecond,
+		RecoveryThreads:        int(b.src.BrokerInt("num.recovery.threads.per.data.dir")),
 		CleanerInterval:        b.cleanerInterval(),
 	})
 	if err != nil {

@@ -87,6 +87,8 @@ var Broker = newSet([]*Def{
 	{Name: "log.cleaner.min.cleanable.ratio", Type: Double, Default: "0.5", Min: 0, Max: 1, Doc: "Default min.cleanable.dirty.ratio."},
 	{Name: "log.cleaner.backoff.ms", Type: Long, Default: "15000", Min: 0, ReadOnly: true, Doc: "Sleep between cleaner passes."},
 	{Name: "log.retention.check.interval.ms", Type: Long, Default: "300000", Min: 1, ReadOnly: true, Doc: "How often retention runs."},
+	{Name: "num.recovery.threads.per.data.dir", Type: Int, Default: "2", Min: 1, ReadOnly: true,
+		Doc: "Partitions loaded (and recovered after a crash) at once per log directory at startup."},
 	{Name: "log.local.retention.ms", Type: Long, Default: "-2", Min: -2, Doc: "Default local.retention.ms."},
 	{Name: "log.local.retention.bytes", Type: Long, Default: "-2", Min: -2, Doc: "Default local.retention.bytes."},
 	{Name: "producer.id.expiration.ms", Type: Int, Default: "86400000", Min: 1, ReadOnly: true, Doc: "Idle time after which producer state expires."},

@@ -386,3 +386,66 @@ func TestOpenWhileFlusherLists(t *testing.T) {
 		t.Fatalf("%d logs loaded, want %d", got, n)
 	}
 }
+
+// TestParallelRecovery: after a crash, partitions are recovered several at
+// a time (RecoveryThreads); each keeps its durable data and its own
+// records, and a partition found in two directories still fails Open.
+func TestParallelRecovery(t *testing.T) {
+	fsys := NewMemFS()
+	c := newClock()
+	m := openTest(t, fsys, []string{"/a", "/b"}, c.Now)
+	cfg := testConfig()
+	cfg.FlushMessages = math.MaxInt64
+	const parts = 24
+	durable := map[TopicPartition]int64{}
+	for p := int32(0); p < parts; p++ {
+		tp := TopicPartition{"t", p}
+		l, err := m.Create(tp, testID, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 10+int(p); i++ {
+			mustAppend(t, l, buildBatch(t, plain(1, int64(p))), AppendOptions{Durable: i == 5+int(p)/2})
+		}
+		durable[tp] = l.DurableOffset()
+	}
+	crashed := fsys.Crash()
+	m.Close()
+	m2, err := Open(ManagerOptions{Dirs: []string{"/a", "/b"}, FS: crashed, Now: c.Now, RecoveryThreads: 4,
+		RetentionCheckInterval: -1, CleanerInterval: -1, CheckpointInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m2.Logs()) != parts {
+		t.Fatalf("%d logs after recovery, want %d", len(m2.Logs()), parts)
+	}
+	for tp, d := range durable {
+		l := m2.Get(tp)
+		if l.LogEndOffset() < d {
+			t.Fatalf("%s: durable data lost: leo %d < durable %d", tp, l.LogEndOffset(), d)
+		}
+		// Whole batches from 0 up to the end, no more than were appended.
+		next := int64(0)
+		for _, b := range readAll(t, l, 0) {
+			if b[0] != next {
+				t.Fatalf("%s: batch at %d, want %d", tp, b[0], next)
+			}
+			next = b[1] + 1
+		}
+		if next != l.LogEndOffset() || next > int64(10+tp.Partition) {
+			t.Fatalf("%s: read up to %d, log end %d, %d appended", tp, next, l.LogEndOffset(), 10+tp.Partition)
+		}
+	}
+	m2.Close()
+
+	// The same partition in both directories.
+	for _, d := range []string{"/a/t-3", "/b/t-3"} { // it is in one of them
+		if err := crashed.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Open(ManagerOptions{Dirs: []string{"/a", "/b"}, FS: crashed, Now: c.Now, RecoveryThreads: 4,
+		RetentionCheckInterval: -1, CleanerInterval: -1, CheckpointInterval: -1}); err == nil || !strings.Contains(err.Error(), "two data directories") {
+		t.Fatalf("t-3 in two directories: %v", err)
+	}
+}

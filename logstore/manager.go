@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,6 +40,10 @@ type ManagerOptions struct {
 	// MaxOpenFiles bounds the file descriptors the logs keep open (see
 	// fdCache); 0 = half of RLIMIT_NOFILE.
 	MaxOpenFiles int
+	// RecoveryThreads is num.recovery.threads.per.data.dir: how many
+	// partitions of a directory Open loads (and, after a crash, recovers)
+	// at once. <= 0: 2.
+	RecoveryThreads int
 	// CheckpointInterval paces writing the recovery-point, log-start and
 	// replication checkpoints (log.flush.offset.checkpoint.interval.ms):
 	// 0 = 60 s, < 0 = only on Close.
@@ -138,6 +143,7 @@ func (m *Manager) loadDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("logstore: list %s: %w", dir, storageErr(err))
 	}
+	var tps []TopicPartition
 	for _, e := range ents {
 		if !e.IsDir {
 			if strings.HasSuffix(e.Name, ".tmp") {
@@ -153,21 +159,10 @@ func (m *Manager) loadDir(dir string) error {
 		if !ok {
 			continue
 		}
-		// The flusher already runs and lists the logs (queueTimedFlushes),
-		// so the map is only touched under mu, also while loading.
-		m.mu.Lock()
-		_, dup := m.logs[tp]
-		m.mu.Unlock()
-		if dup {
-			return fmt.Errorf("logstore: partition %s found in two data directories", tp)
-		}
-		l, err := m.openLog(dir, tp, &ck, clean)
-		if err != nil {
-			return err
-		}
-		m.mu.Lock()
-		m.logs[tp] = l
-		m.mu.Unlock()
+		tps = append(tps, tp)
+	}
+	if err := m.openLogs(dir, tps, &ck, clean); err != nil {
+		return err
 	}
 	if clean {
 		// From here on a crash must recover again.
@@ -179,6 +174,61 @@ func (m *Manager) loadDir(dir string) error {
 		}
 	}
 	return nil
+}
+
+// openLogs loads the partitions tps of dir, RecoveryThreads at a time
+// (after a crash each one checks its tail batch by batch: CRC-32C over
+// what it reads, which keeps a core busy). The first error wins; the logs
+// opened so far stay in m.logs for abort to close.
+func (m *Manager) openLogs(dir string, tps []TopicPartition, ck *dirCheckpoints, clean bool) error {
+	threads := m.opts.RecoveryThreads
+	if threads <= 0 {
+		threads = 2
+	}
+	var (
+		wg      sync.WaitGroup
+		next    atomic.Int64
+		errMu   sync.Mutex
+		lastErr error
+	)
+	failed := func() bool { errMu.Lock(); defer errMu.Unlock(); return lastErr != nil }
+	for range min(threads, len(tps)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(tps) || failed() {
+					return
+				}
+				tp := tps[i]
+				l, err := m.openLog(dir, tp, ck, clean)
+				if err == nil {
+					// The flusher already runs and lists the logs
+					// (queueTimedFlushes): the map is only touched
+					// under mu, also while loading.
+					m.mu.Lock()
+					if _, dup := m.logs[tp]; dup {
+						err = fmt.Errorf("logstore: partition %s found in two data directories", tp)
+						l.closeFiles()
+					} else {
+						m.logs[tp] = l
+					}
+					m.mu.Unlock()
+				}
+				if err != nil {
+					errMu.Lock()
+					if lastErr == nil {
+						lastErr = err
+					}
+					errMu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return lastErr
 }
 
 type dirCheckpoints struct {
