@@ -83,6 +83,8 @@ func (b *Broker) startTxnCoordinator() error {
 		NumPartitions:   int32(b.src.BrokerInt("transaction.state.log.num.partitions")),
 		MaxTimeout:      time.Duration(b.src.BrokerInt("transaction.max.timeout.ms")) * time.Millisecond,
 		CleanupInterval: time.Duration(b.src.BrokerInt("transaction.abort.timed.out.transaction.cleanup.interval.ms")) * time.Millisecond,
+		IDExpiration:    time.Duration(b.src.BrokerInt("transactional.id.expiration.ms")) * time.Millisecond,
+		ExpireInterval:  time.Duration(b.src.BrokerInt("transaction.remove.expired.transaction.cleanup.interval.ms")) * time.Millisecond,
 		Now:             b.now,
 		Logger:          b.log,
 	})

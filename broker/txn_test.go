@@ -164,3 +164,78 @@ func TestExactlyOncePipeline(t *testing.T) {
 		t.Fatalf("committed offsets sum to %d, want %d", total, n)
 	}
 }
+
+// TestTransactionalIDExpires: an id idle for transactional.id.expiration.ms
+// is forgotten (ListTransactions and DescribeTransactions no longer show
+// it, also after a restart), and a producer using it again starts afresh
+// with a new producer id.
+func TestTransactionalIDExpires(t *testing.T) {
+	dir := t.TempDir()
+	settings := []string{"transactional.id.expiration.ms=1000", "transaction.remove.expired.transaction.cleanup.interval.ms=100"}
+	b := startBroker(t, dir, settings...)
+	createTopic(t, b, "exp", 1, nil)
+	ctx := ctxT(t)
+	commitOne := func(b *Broker) int64 {
+		t.Helper()
+		p := newClient(t, b, kgo.TransactionalID("fleeting"), kgo.DefaultProduceTopic("exp"))
+		defer p.Close()
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatal(err)
+		}
+		pid, _, err := p.ProducerID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pid
+	}
+	adm := kadm.NewClient(newClient(t, b))
+	first := commitOne(b)
+	listed := func(adm *kadm.Client) (bool, error) {
+		l, err := adm.ListTransactions(ctx, nil, nil)
+		if err != nil {
+			return false, err
+		}
+		_, ok := l["fleeting"]
+		return ok, nil
+	}
+	if ok, err := listed(adm); err != nil || !ok {
+		t.Fatalf("fleeting not listed after its commit: %v", err)
+	}
+	eventually(t, 10*time.Second, "the idle id expires", func() error {
+		if ok, err := listed(adm); err != nil || ok {
+			return fmt.Errorf("still listed (%v)", err)
+		}
+		return nil
+	})
+	desc, err := adm.DescribeTransactions(ctx, "fleeting")
+	if err == nil {
+		if d, ok := desc["fleeting"]; ok && d.Err == nil {
+			t.Fatalf("an expired id is still described: %+v", d)
+		}
+	}
+	second := commitOne(b)
+	if second == first {
+		t.Fatalf("the id kept producer id %d after expiring", first)
+	}
+	// After a restart the replayed tombstone keeps the id forgotten once
+	// it expires again.
+	eventually(t, 10*time.Second, "the id expires again", func() error {
+		if ok, err := listed(adm); err != nil || ok {
+			return fmt.Errorf("still listed (%v)", err)
+		}
+		return nil
+	})
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b2 := startBroker(t, dir, append(settings, "transaction.remove.expired.transaction.cleanup.interval.ms=3600000")...)
+	if ok, err := listed(kadm.NewClient(newClient(t, b2))); err != nil || ok {
+		t.Fatalf("an expired id is back after a restart (listed %v, %v)", ok, err)
+	}
+}

@@ -117,6 +117,8 @@ var Broker = newSet([]*Def{
 	{Name: "transaction.state.log.segment.bytes", Type: Int, Default: "104857600", Min: 1, ReadOnly: true, Doc: "Segment size of __transaction_state."},
 	{Name: "transaction.max.timeout.ms", Type: Int, Default: "900000", Min: 1, ReadOnly: true, Doc: "Largest transaction timeout a producer may ask for."},
 	{Name: "transactional.id.expiration.ms", Type: Int, Default: "604800000", Min: 1, ReadOnly: true, Doc: "Idle transactional ids expire after this."},
+	{Name: "transaction.remove.expired.transaction.cleanup.interval.ms", Type: Int, Default: "3600000", Min: 1, ReadOnly: true,
+		Doc: "How often expired transactional ids are removed."},
 	{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: Int, Default: "10000", Min: 1, ReadOnly: true,
 		Doc: "How often timed-out transactions are aborted."},
 

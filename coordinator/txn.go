@@ -62,8 +62,15 @@ type TxnConfig struct {
 	NumPartitions   int32         // transaction.state.log.num.partitions
 	MaxTimeout      time.Duration // transaction.max.timeout.ms
 	CleanupInterval time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// IDExpiration is transactional.id.expiration.ms: an id with no
+	// transaction open and no update for this long is forgotten (a
+	// tombstone on __transaction_state). <= 0: never.
+	IDExpiration time.Duration
+	// ExpireInterval is transaction.remove.expired.transaction.cleanup.interval.ms:
+	// how often expired ids are looked for. <= 0: never.
+	ExpireInterval time.Duration
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 // txnState is the coordinator's view of one transactional id.
@@ -106,25 +113,77 @@ func NewTxnCoordinator(host TxnHost, cfg TxnConfig) *TxnCoordinator {
 	return &TxnCoordinator{host: host, cfg: cfg, log: cfg.Logger, txns: map[string]*txnState{}, stop: make(chan struct{})}
 }
 
-// Start runs the loop that aborts timed-out transactions.
+// Start runs the loops that abort timed-out transactions and expire idle
+// transactional ids.
 func (c *TxnCoordinator) Start() {
-	if c.cfg.CleanupInterval <= 0 {
+	c.every(c.cfg.CleanupInterval, c.AbortTimedOut)
+	if c.cfg.IDExpiration > 0 {
+		c.every(c.cfg.ExpireInterval, c.ExpireIdle)
+	}
+}
+
+// every runs f every d until Close (never when d <= 0).
+func (c *TxnCoordinator) every(d time.Duration, f func()) {
+	if d <= 0 {
 		return
 	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		t := time.NewTicker(c.cfg.CleanupInterval)
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {
 			case <-t.C:
-				c.AbortTimedOut()
+				f()
 			case <-c.stop:
 				return
 			}
 		}
 	}()
+}
+
+// ExpireIdle forgets the transactional ids that have had no transaction
+// open and no update for transactional.id.expiration.ms, as Kafka does:
+// a tombstone is written to the id's __transaction_state partition and,
+// once committed, the id is dropped (a later InitProducerId starts it
+// afresh with a new producer id).
+func (c *TxnCoordinator) ExpireIdle() {
+	if c.cfg.IDExpiration <= 0 {
+		return
+	}
+	now := c.cfg.Now().UnixMilli()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, t := range c.txns {
+		switch t.state {
+		case kmsg.TransactionStateEmpty, kmsg.TransactionStateCompleteCommit, kmsg.TransactionStateCompleteAbort:
+		default:
+			continue
+		}
+		if t.pending || t.pid < 0 || now-t.updateTS <= c.cfg.IDExpiration.Milliseconds() {
+			continue
+		}
+		log, err := c.host.TxnLog(c.partitionOf(id))
+		if err != nil {
+			continue
+		}
+		end, err := log.Append(encodeTxnTombstone(id, now))
+		if err != nil {
+			c.log.Warn("expiring a transactional id failed; will retry", "transactional_id", id, "err", err)
+			continue
+		}
+		t.pending = true
+		c.log.Info("expiring idle transactional id", "transactional_id", id, "producer_id", t.pid)
+		log.WhenCommitted(end, func(err error) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			t.pending = false
+			if err == nil && c.txns[id] == t {
+				delete(c.txns, id)
+			}
+		})
+	}
 }
 
 // Close stops the timeout loop.

@@ -113,7 +113,7 @@ func (c *clock) advance(d time.Duration) {
 }
 
 func newTxnCoord(h *fakeTxnHost, clk *clock) *TxnCoordinator {
-	return NewTxnCoordinator(h, TxnConfig{NumPartitions: 5, MaxTimeout: 15 * time.Minute, Now: clk.Now})
+	return NewTxnCoordinator(h, TxnConfig{NumPartitions: 5, MaxTimeout: 15 * time.Minute, IDExpiration: 7 * 24 * time.Hour, Now: clk.Now})
 }
 
 func initPID(t *testing.T, c *TxnCoordinator, id string, version int16, pid int64, epoch int16) *kmsg.InitProducerIDResponse {

@@ -172,6 +172,10 @@ func TestTxnTranscripts(t *testing.T) {
 				}
 				sort.Strings(out)
 				return strings.Join(out, "\n") + "\n"
+			case "expire":
+				c.ExpireIdle()
+				settle(t, c, h)
+				return "ok\n"
 			case "reload":
 				h2 := newFakeTxnHost()
 				h2.logs, h2.nextPID = h.logs, h.nextPID

@@ -49,6 +49,16 @@ func encodeTxnBatch(t *txnState, now int64) ([]byte, error) {
 	return records.AppendBatch(nil, h, records.CodecNone, []records.Record{{Key: key.AppendTo(nil), Value: val.AppendTo(nil)}})
 }
 
+// encodeTxnTombstone renders the record that forgets a transactional id.
+func encodeTxnTombstone(id string, now int64) []byte {
+	key := kmsg.NewTxnMetadataKey()
+	key.Version, key.TransactionalID = 0, id
+	h := records.BatchHeader{BaseTimestamp: now, PartitionLeaderEpoch: -1}
+	h.NoProducer()
+	b, _ := records.AppendBatch(nil, h, records.CodecNone, []records.Record{{Key: key.AppendTo(nil), Value: nil}})
+	return b
+}
+
 // decodeTxnRecord reads one record; a nil state is a tombstone.
 func decodeTxnRecord(k, v []byte) (string, *txnState, error) {
 	if len(k) < 2 {
