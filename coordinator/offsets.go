@@ -24,6 +24,7 @@ import (
 // OffsetCommit handles an OffsetCommit request (v0-v9).
 func (c *Groups) OffsetCommit(req *kmsg.OffsetCommitRequest, done func(*kmsg.OffsetCommitResponse)) {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	var codes []*int16
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()
 		st.Topic = rt.Topic
@@ -32,23 +33,30 @@ func (c *Groups) OffsetCommit(req *kmsg.OffsetCommitRequest, done func(*kmsg.Off
 			sp.Partition = rp.Partition
 			st.Partitions = append(st.Partitions, sp)
 		}
+		for j := range st.Partitions {
+			codes = append(codes, &st.Partitions[j].ErrorCode)
+		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	// answer sets code on every partition still without an error: a
-	// group-level error, or a failed write of all that was written.
-	answer := func(code int16) {
+	answer := answerEach(codes, func() { done(resp) })
+	c.onShard(req.Group, answer, func(s *shard, p *pending) { s.commitLocked(req, resp, p) })
+}
+
+// answerEach returns the answer of an offset commit, whose response has an
+// error code per partition: a non-zero code (a group-level error, or a
+// failed write of all that was written) goes to every partition still
+// without one, then done sends the response.
+func answerEach(codes []*int16, done func()) func(code int16) {
+	return func(code int16) {
 		if code != 0 {
-			for i := range resp.Topics {
-				for j := range resp.Topics[i].Partitions {
-					if sp := &resp.Topics[i].Partitions[j]; sp.ErrorCode == 0 {
-						sp.ErrorCode = code
-					}
+			for _, c := range codes {
+				if *c == 0 {
+					*c = code
 				}
 			}
 		}
-		done(resp)
+		done()
 	}
-	c.onShard(req.Group, answer, func(s *shard, p *pending) { s.commitLocked(req, resp, p) })
 }
 
 func (s *shard) commitLocked(req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, p *pending) {

@@ -454,32 +454,21 @@ func (c *TxnCoordinator) EndTxn(id string, pid int64, epoch int16, commit bool, 
 		respond(e)
 		return
 	}
+	// Asking for the outcome already being written, or written, is a
+	// retry; asking for the other one is too late.
+	same := commit == (t.state == kmsg.TransactionStatePrepareCommit || t.state == kmsg.TransactionStateCompleteCommit)
 	switch t.state {
 	case kmsg.TransactionStateOngoing:
-	case kmsg.TransactionStatePrepareCommit:
-		if commit {
+	case kmsg.TransactionStatePrepareCommit, kmsg.TransactionStatePrepareAbort:
+		if same {
 			respond(kerr.ConcurrentTransactions)
 		} else {
 			respond(kerr.InvalidTxnState)
 		}
 		return
-	case kmsg.TransactionStatePrepareAbort:
-		if !commit {
-			respond(kerr.ConcurrentTransactions)
-		} else {
-			respond(kerr.InvalidTxnState)
-		}
-		return
-	case kmsg.TransactionStateCompleteCommit:
-		if commit {
+	case kmsg.TransactionStateCompleteCommit, kmsg.TransactionStateCompleteAbort:
+		if same {
 			respond(nil) // a retry of an EndTxn that succeeded
-		} else {
-			respond(kerr.InvalidTxnState)
-		}
-		return
-	case kmsg.TransactionStateCompleteAbort:
-		if !commit {
-			respond(nil)
 		} else {
 			respond(kerr.InvalidTxnState)
 		}

@@ -19,6 +19,7 @@ import (
 // TxnOffsetCommit handles a TxnOffsetCommit request (v0-v4).
 func (c *Groups) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest, done func(*kmsg.TxnOffsetCommitResponse)) {
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	var codes []*int16
 	for _, rt := range req.Topics {
 		st := kmsg.NewTxnOffsetCommitResponseTopic()
 		st.Topic = rt.Topic
@@ -27,20 +28,12 @@ func (c *Groups) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest, done func(*km
 			sp.Partition = rp.Partition
 			st.Partitions = append(st.Partitions, sp)
 		}
+		for j := range st.Partitions {
+			codes = append(codes, &st.Partitions[j].ErrorCode)
+		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	answer := func(code int16) {
-		if code != 0 {
-			for i := range resp.Topics {
-				for j := range resp.Topics[i].Partitions {
-					if sp := &resp.Topics[i].Partitions[j]; sp.ErrorCode == 0 {
-						sp.ErrorCode = code
-					}
-				}
-			}
-		}
-		done(resp)
-	}
+	answer := answerEach(codes, func() { done(resp) })
 	c.onShard(req.Group, answer, func(s *shard, p *pending) { s.txnCommitLocked(req, resp, p) })
 }
 

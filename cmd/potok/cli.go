@@ -201,18 +201,17 @@ func (e *cliEnv) client(opts ...kgo.Opt) (*kgo.Client, error) {
 	return kgo.NewClient(append(base, opts...)...)
 }
 
-func (e *cliEnv) admin() (*kadm.Client, func(), error) {
+// admin returns an admin client and a context bounded by --timeout; done
+// cancels the one and closes the other.
+func (e *cliEnv) admin() (*kadm.Client, context.Context, func(), error) {
 	cl, err := e.client()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	adm := kadm.NewClient(cl)
 	adm.SetTimeoutMillis(int32(e.timeout.Milliseconds()))
-	return adm, cl.Close, nil
-}
-
-func (e *cliEnv) context() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), e.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
+	return adm, ctx, func() { cancel(); cl.Close() }, nil
 }
 
 // explain turns an error into a sentence that says what to do.

@@ -15,13 +15,11 @@ func clusterInfo(e *cliEnv, args []string) error {
 	if _, err := e.parse(fs, args); err != nil {
 		return err
 	}
-	adm, done, err := e.admin()
+	adm, ctx, done, err := e.admin()
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := e.context()
-	defer cancel()
 	m, err := adm.BrokerMetadata(ctx)
 	if err != nil {
 		return err

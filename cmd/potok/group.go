@@ -21,13 +21,11 @@ func groupList(e *cliEnv, args []string) error {
 	if _, err := e.parse(fs, args); err != nil {
 		return err
 	}
-	adm, done, err := e.admin()
+	adm, ctx, done, err := e.admin()
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := e.context()
-	defer cancel()
 	ls, err := adm.ListGroups(ctx, states...)
 	if err != nil {
 		return err
@@ -94,13 +92,11 @@ type member struct {
 
 // groupLags fetches the described groups with their lag.
 func (e *cliEnv) groupLags(groups []string) ([]groupInfo, error) {
-	adm, done, err := e.admin()
+	adm, ctx, done, err := e.admin()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	ctx, cancel := e.context()
-	defer cancel()
 	lags, err := adm.Lag(ctx, groups...)
 	if err != nil {
 		return nil, err
@@ -241,13 +237,11 @@ func groupDelete(e *cliEnv, args []string) error {
 	if len(groups) == 0 {
 		return usagef("name at least one group")
 	}
-	adm, done, err := e.admin()
+	adm, ctx, done, err := e.admin()
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := e.context()
-	defer cancel()
 	res, err := adm.DeleteGroups(ctx, groups...)
 	if err != nil {
 		return err
@@ -314,13 +308,11 @@ func groupResetOffsets(e *cliEnv, args []string) error {
 			return usagef("--to-datetime: %v", err)
 		}
 	}
-	adm, done, err := e.admin()
+	adm, ctx, done, err := e.admin()
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := e.context()
-	defer cancel()
 
 	dg, err := adm.DescribeGroups(ctx, group)
 	if err != nil {

@@ -37,13 +37,11 @@ func topicCreate(e *cliEnv, args []string) error {
 	for k, v := range cfg {
 		cfgp[k] = &v
 	}
-	adm, done, err := e.admin()
+	adm, ctx, done, err := e.admin()
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := e.context()
-	defer cancel()
 	create := adm.CreateTopics
 	if *validate {
 		create = adm.ValidateCreateTopics
@@ -99,13 +97,11 @@ func topicList(e *cliEnv, args []string) error {
 	if _, err := e.parse(fs, args); err != nil {
 		return err
 	}
-	adm, done, err := e.admin()
+	adm, ctx, done, err := e.admin()
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := e.context()
-	defer cancel()
 	list := adm.ListTopics
 	if *internal {
 		list = adm.ListTopicsWithInternal
@@ -175,13 +171,11 @@ func topicDescribe(e *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	adm, done, err := e.admin()
+	adm, ctx, done, err := e.admin()
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := e.context()
-	defer cancel()
 	td, err := adm.ListTopicsWithInternal(ctx, topics...)
 	if err != nil {
 		return err
@@ -338,13 +332,11 @@ func topicAlter(e *cliEnv, args []string) error {
 	if len(ops) == 0 && *partitions == 0 {
 		return usagef("nothing to change: give --partitions or a --config flag")
 	}
-	adm, done, err := e.admin()
+	adm, ctx, done, err := e.admin()
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := e.context()
-	defer cancel()
 	if *partitions > 0 {
 		update := adm.UpdatePartitions
 		if *validate {
@@ -395,13 +387,11 @@ func topicDelete(e *cliEnv, args []string) error {
 	if len(topics) == 0 {
 		return usagef("name at least one topic")
 	}
-	adm, done, err := e.admin()
+	adm, ctx, done, err := e.admin()
 	if err != nil {
 		return err
 	}
 	defer done()
-	ctx, cancel := e.context()
-	defer cancel()
 	res, err := adm.DeleteTopics(ctx, topics...)
 	if err != nil {
 		return err
