@@ -161,14 +161,21 @@ func (c *conn) readLoop() error {
 // the connection (the frame is released then). An ApiVersions request at an
 // unsupported version comes back already answered (KIP-511).
 func (c *conn) decode(frame []byte, size int64) (*Request, error) {
-	fail := func(err error) (*Request, error) {
+	h, rest, err := parseHeader(frame)
+	if err != nil {
 		c.srv.mem.release(size)
 		putBuf(frame)
 		return nil, err
 	}
-	h, rest, err := parseHeader(frame)
-	if err != nil {
-		return fail(err)
+	return c.decodeParsed(h, rest, frame, size)
+}
+
+// decodeParsed is decode after the header was parsed into h and rest.
+func (c *conn) decodeParsed(h header, rest, frame []byte, size int64) (*Request, error) {
+	fail := func(err error) (*Request, error) {
+		c.srv.mem.release(size)
+		putBuf(frame)
+		return nil, err
 	}
 	if h.key < 0 || h.key > kmsg.MaxKey {
 		return fail(fmt.Errorf("%w: unknown api key %d", errMalformed, h.key))
@@ -190,10 +197,9 @@ func (c *conn) decode(frame []byte, size int64) (*Request, error) {
 	if !ok || h.version < min || h.version > max {
 		return fail(fmt.Errorf("%w: %s (key %d) version %d not served", errMalformed, kmsg.NameForKey(h.key), h.key, h.version))
 	}
-	if flexibleRequest(h.key, h.version) {
-		if rest, err = skipHeaderTags(rest); err != nil {
-			return fail(err)
-		}
+	rest, err := requestBody(h, rest)
+	if err != nil {
+		return fail(err)
 	}
 	switch h.key {
 	case 0: // Produce

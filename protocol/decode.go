@@ -37,52 +37,35 @@ func (d *decoder) span(n int) []byte {
 }
 
 func (d *decoder) int8() int8 {
-	if len(d.b) < 1 {
-		d.fail()
-		return 0
+	if b := d.span(1); b != nil {
+		return int8(b[0])
 	}
-	v := int8(d.b[0])
-	d.b = d.b[1:]
-	return v
+	return 0
 }
 
 func (d *decoder) int16() int16 {
-	if len(d.b) < 2 {
-		d.fail()
-		return 0
+	if b := d.span(2); b != nil {
+		return int16(binary.BigEndian.Uint16(b))
 	}
-	v := int16(binary.BigEndian.Uint16(d.b))
-	d.b = d.b[2:]
-	return v
+	return 0
 }
 
 func (d *decoder) int32() int32 {
-	if len(d.b) < 4 {
-		d.fail()
-		return 0
+	if b := d.span(4); b != nil {
+		return int32(binary.BigEndian.Uint32(b))
 	}
-	v := int32(binary.BigEndian.Uint32(d.b))
-	d.b = d.b[4:]
-	return v
+	return 0
 }
 
 func (d *decoder) int64() int64 {
-	if len(d.b) < 8 {
-		d.fail()
-		return 0
+	if b := d.span(8); b != nil {
+		return int64(binary.BigEndian.Uint64(b))
 	}
-	v := int64(binary.BigEndian.Uint64(d.b))
-	d.b = d.b[8:]
-	return v
+	return 0
 }
 
 func (d *decoder) uuid() (u [16]byte) {
-	if len(d.b) < 16 {
-		d.fail()
-		return u
-	}
-	copy(u[:], d.b)
-	d.b = d.b[16:]
+	copy(u[:], d.span(16))
 	return u
 }
 

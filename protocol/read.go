@@ -39,8 +39,12 @@ func (c *conn) readRequest(n int64) (*Request, error) {
 	if _, err := io.ReadFull(c.br, frame); err != nil {
 		return fail(err)
 	}
+	h, rest, err := parseHeader(frame)
+	if err != nil {
+		return fail(err)
+	}
 	if key == produceKey {
-		if body, ok := produceBody(frame, version); ok {
+		if body, err := requestBody(h, rest); err == nil {
 			want, _ := produceCost(version, body, n)
 			if !s.mem.fits(want, n) {
 				return fail(fmt.Errorf("%w: produce request of %d bytes names partitions that would hold %d bytes decoded, more than queued.max.request.bytes", errMalformed, n, want))
@@ -52,7 +56,7 @@ func (c *conn) readRequest(n int64) (*Request, error) {
 			cost = want
 		}
 	}
-	req, err := c.decode(frame, cost) // releases cost and frame on error
+	req, err := c.decodeParsed(h, rest, frame, cost) // releases cost and frame on error
 	if err != nil {
 		return nil, err
 	}
@@ -67,17 +71,11 @@ func (c *conn) readRequest(n int64) (*Request, error) {
 	return req, nil
 }
 
-// produceBody returns a Produce frame's body: what follows the request
-// header. ok is false if the header does not parse (decode reports it).
-func produceBody(frame []byte, version int16) ([]byte, bool) {
-	_, rest, err := parseHeader(frame)
-	if err != nil {
-		return nil, false
+// requestBody is what follows a parsed request header: its tagged fields
+// are skipped in flexible versions.
+func requestBody(h header, rest []byte) ([]byte, error) {
+	if flexibleRequest(h.key, h.version) {
+		return skipHeaderTags(rest)
 	}
-	if version >= 9 {
-		if rest, err = skipHeaderTags(rest); err != nil {
-			return nil, false
-		}
-	}
-	return rest, true
+	return rest, nil
 }
