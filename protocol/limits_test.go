@@ -18,17 +18,7 @@ import (
 // responses.
 type echoHandler struct{ served atomic.Int64 }
 
-func (h *echoHandler) Versions(key int16) (int16, int16, bool) {
-	switch key {
-	case 0:
-		return 3, 11, true
-	case 3:
-		return 0, 12, true
-	case 18:
-		return 0, 4, true
-	}
-	return 0, 0, false
-}
+func (h *echoHandler) Versions(key int16) (int16, int16, bool) { return testVersions(key) }
 
 func (h *echoHandler) Serve(r *Request) {
 	h.served.Add(1)
@@ -270,7 +260,7 @@ func TestDecodedChargeShrinks(t *testing.T) {
 
 type holdHandler struct{ got chan *Request }
 
-func (h *holdHandler) Versions(key int16) (int16, int16, bool) { return (&echoHandler{}).Versions(key) }
+func (h *holdHandler) Versions(key int16) (int16, int16, bool) { return testVersions(key) }
 func (h *holdHandler) Serve(r *Request)                        { h.got <- r }
 
 // TestBudgetAdjustNeverHoldsAndWaits: two readers holding part of the
@@ -318,7 +308,7 @@ type bigHandler struct {
 	served     atomic.Int64
 }
 
-func (h *bigHandler) Versions(key int16) (int16, int16, bool) { return (&echoHandler{}).Versions(key) }
+func (h *bigHandler) Versions(key int16) (int16, int16, bool) { return testVersions(key) }
 func (h *bigHandler) Serve(r *Request) {
 	resp, ok := r.Msg.ResponseKind().(*kmsg.MetadataResponse)
 	if !ok {

@@ -27,7 +27,11 @@ type fakeHandler struct {
 	hold   chan struct{}
 }
 
-func (h *fakeHandler) Versions(key int16) (int16, int16, bool) {
+func (h *fakeHandler) Versions(key int16) (int16, int16, bool) { return testVersions(key) }
+
+// testVersions is what the test handlers serve: Produce, Metadata and
+// ApiVersions.
+func testVersions(key int16) (int16, int16, bool) {
 	switch key {
 	case 0:
 		return 3, 11, true
