@@ -75,11 +75,19 @@ func runLatency(ctx context.Context, b *brokerProc, s latencySpec) (latencyResul
 	var perr sync.Once
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
+	pace, err := newPacer(base, interval)
+	if err != nil {
+		return res, err
+	}
 	go func() {
+		defer pace.close()
 		for i := 0; i < total && pctx.Err() == nil; i++ {
 			due := time.Duration(i) * interval
-			if d := time.Until(base.Add(due)); d > 0 {
-				time.Sleep(d)
+			for time.Until(base.Add(due)) > 0 {
+				if err := pace.wait(); err != nil {
+					perr.Do(func() { prodErr = err })
+					return
+				}
 			}
 			v := make([]byte, s.RecordBytes)
 			copy(v[8:], valuePool[i%(len(valuePool)-s.RecordBytes):])

@@ -268,7 +268,7 @@ func (r *runRecord) summary() string {
 		p := r.Produce
 		s := fmt.Sprintf("%9.0f rec/s %7.1f MB/s cpu %5.2f s/GB (sys %4.2f) rss %4d MB", p.RecordsPerS, p.MBPerS, p.CPUPerGB, p.SysPerGB, p.PeakRSS>>20)
 		if p.ConsumeMBPerS > 0 {
-			s += fmt.Sprintf(" | consume %7.1f MB/s cpu %5.2f s/GB", p.ConsumeMBPerS, p.ConsumeCPUPerGB)
+			s += fmt.Sprintf(" | consume %7.1f MB/s cpu %5.2f s/GB client %3.0f%%", p.ConsumeMBPerS, p.ConsumeCPUPerGB, p.ConsumeClientCPU)
 		}
 		return s
 	case r.Latency != nil:

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -51,6 +52,10 @@ type produceResult struct {
 	ConsumeMBPerS      float64 `json:"consume_mb_per_s,omitempty"`
 	ConsumeCPUPerGB    float64 `json:"consume_cpu_s_per_gb,omitempty"`
 	ConsumePeakRSS     int64   `json:"consume_peak_rss,omitempty"`
+	// ConsumeClientCPU is the consuming clients' CPU (this process's,
+	// nothing else runs in it then) as a percentage of one core: near 100
+	// with one client, the client, not the broker, bounds the figure.
+	ConsumeClientCPU float64 `json:"consume_client_cpu_percent,omitempty"`
 }
 
 // valuePool is text-like data (words from a small vocabulary) that record
@@ -208,55 +213,95 @@ func runProduce(ctx context.Context, b *brokerProc, s produceSpec) (produceResul
 		return res, nil
 	}
 	b.resetPeakRSS()
-	cres, err := consumeAll(ctx, b, topic, s.Partitions, res.TotalAcked)
+	cres, err := consumeAll(ctx, b, topic, s.Partitions, s.Producers, res.TotalAcked)
 	if err != nil {
 		return res, err
 	}
 	res.ConsumeRecordsPerS, res.ConsumeMBPerS, res.ConsumeCPUPerGB = cres.recordsPerS, cres.mbPerS, cres.cpuPerGB
+	res.ConsumeClientCPU = cres.clientCPU
 	res.ConsumePeakRSS = b.memStatus("VmHWM")
 	return res, nil
 }
 
-type consumeResult struct{ recordsPerS, mbPerS, cpuPerGB float64 }
+type consumeResult struct{ recordsPerS, mbPerS, cpuPerGB, clientCPU float64 }
 
-// consumeAll reads want records from the start of every partition with one
-// consumer (no group: direct partition assignment, as a replayer does).
-func consumeAll(ctx context.Context, b *brokerProc, topic string, partitions int, want int64) (consumeResult, error) {
+// consumeAll reads want records from the start of every partition with up
+// to `consumers` clients, the partitions dealt out among them as the
+// producers' records were (no group: direct assignment, as a replayer
+// does). One client decompressing and counting a broker's whole output
+// saturates its core before a fast broker does, so, as on the produce side,
+// several clients share the work.
+func consumeAll(ctx context.Context, b *brokerProc, topic string, partitions, consumers int, want int64) (consumeResult, error) {
 	var res consumeResult
-	offsets := map[int32]kgo.Offset{}
-	for p := 0; p < partitions; p++ {
-		offsets[int32(p)] = kgo.NewOffset().AtStart()
-	}
-	c0, t0 := b.cpu(), time.Now()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))
-	if err != nil {
-		return res, err
-	}
-	defer cl.Close()
+	n := max(1, min(consumers, partitions))
+	c0, t0, self0 := b.cpu(), time.Now(), selfCPU()
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	var got, bytes int64
-	for got < want {
-		fs := cl.PollFetches(cctx)
-		if cctx.Err() != nil {
-			return res, fmt.Errorf("consume: %d of %d records: %w", got, want, cctx.Err())
-		}
-		for _, e := range fs.Errors() {
-			if e.Err != context.Canceled {
-				return res, fmt.Errorf("consume: %v", e.Err)
-			}
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			got++
-			bytes += int64(len(r.Value))
-		})
+	var got, bytes atomic.Int64
+	var firstErr error
+	var once sync.Once
+	fail := func(err error) {
+		once.Do(func() { firstErr = err })
+		cancel()
 	}
+	var wg sync.WaitGroup
+	for k := 0; k < n; k++ {
+		offsets := map[int32]kgo.Offset{}
+		for p := k; p < partitions; p += n {
+			offsets[int32(p)] = kgo.NewOffset().AtStart()
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))
+		if err != nil {
+			fail(err)
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.Close()
+			for got.Load() < want && cctx.Err() == nil {
+				fs := cl.PollFetches(cctx)
+				for _, e := range fs.Errors() {
+					if e.Err != context.Canceled && e.Err != context.DeadlineExceeded {
+						fail(fmt.Errorf("consume: %v", e.Err))
+						return
+					}
+				}
+				var g, nb int64
+				fs.EachRecord(func(r *kgo.Record) {
+					g++
+					nb += int64(len(r.Value))
+				})
+				bytes.Add(nb)
+				if got.Add(g) >= want {
+					cancel() // the others are done too
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	secs := time.Since(t0).Seconds()
+	if firstErr != nil {
+		return res, firstErr
+	}
+	if g := got.Load(); g < want {
+		return res, fmt.Errorf("consume: %d of %d records: %w", g, want, context.DeadlineExceeded)
+	}
 	cpu := b.cpu() - c0
-	res.recordsPerS = float64(got) / secs
-	res.mbPerS = float64(bytes) / 1e6 / secs
-	res.cpuPerGB = cpu / (float64(bytes) / 1e9)
+	res.clientCPU = 100 * (selfCPU() - self0) / secs
+	res.recordsPerS = float64(got.Load()) / secs
+	res.mbPerS = float64(bytes.Load()) / 1e6 / secs
+	res.cpuPerGB = cpu / (float64(bytes.Load()) / 1e9)
 	return res, nil
+}
+
+// selfCPU is this process's CPU time (user + system) in seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 func sysOf(b *brokerProc) float64 {

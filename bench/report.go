@@ -84,6 +84,7 @@ var metrics = []metric{
 	produceMetric("consume MB/s", true, "%.1f", func(p *produceResult) float64 { return p.ConsumeMBPerS }),
 	produceMetric("consume records/s", true, "%.0f", func(p *produceResult) float64 { return p.ConsumeRecordsPerS }),
 	produceMetric("consume CPU s/GB", false, "%.2f", func(p *produceResult) float64 { return p.ConsumeCPUPerGB }),
+	produceMetric("consume client CPU % of a core", false, "%.0f", func(p *produceResult) float64 { return p.ConsumeClientCPU }),
 	latencyMetric("e2e p50 ms", func(l *latencyResult) float64 { return l.P50 }),
 	latencyMetric("e2e p99 ms", func(l *latencyResult) float64 { return l.P99 }),
 	latencyMetric("e2e p99.9 ms", func(l *latencyResult) float64 { return l.P999 }),
