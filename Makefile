@@ -10,7 +10,7 @@ CRASH_ROUNDS ?= 30
 # make soak: how long the mixed load runs.
 SOAK_DURATION ?= 10m
 
-.PHONY: all build run test unit testrace lint fuzz crash soak bench bench-quick bench-scale bench-go compat compat-crash compat-full deps clean readme
+.PHONY: all build run test unit testrace lint fuzz crash soak bench bench-quick bench-scale bench-probe bench-go compat compat-crash compat-full deps clean readme
 
 all: build
 
@@ -80,6 +80,12 @@ bench-quick:
 bench-scale: build
 	cd bench && $(GO) build -o ../bin/potok-bench .
 	cd bench && ../bin/potok-bench -scale -potok ../$(BIN) -json ../bench-scale.json $(BENCHFLAGS)
+
+# The machine itself: what writing into the page cache, around it (O_DIRECT)
+# and fdatasync cost here (2 GiB per step, in PROBE_DIR).
+PROBE_DIR ?= $(CURDIR)
+bench-probe:
+	cd bench && $(GO) build -o ../bin/potok-bench . && ../bin/potok-bench -probe 2147483648 -dir $(PROBE_DIR)
 
 # Go benchmarks of the hot paths (logstore, records, broker produce/fetch).
 bench-go:

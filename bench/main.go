@@ -71,6 +71,7 @@ func main() {
 	flag.StringVar(&o.mdPath, "md", "", "also write the table (Markdown) to this file")
 	flag.BoolVar(&keepLogs, "keep-logs", false, "keep every broker's output file in -dir")
 	quick := flag.Bool("quick", false, "one repeat, 2 s windows, no RSS scenario: a smoke test")
+	probe := flag.Int64("probe", 0, "measure the machine instead: page-cache, O_DIRECT and fdatasync costs, writing this many bytes per step in -dir")
 	scale := flag.Bool("scale", false, "run the scale scenarios (Potok only) instead: idle partitions, connections, startup")
 	alt := flag.String("alt", "", "an alternative Potok binary, run as broker \"potok-alt\" (A/B comparisons: -brokers potok,potok-alt)")
 	flag.Parse()
@@ -100,6 +101,12 @@ func main() {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
+	if *probe > 0 {
+		if err := runProbe(o.dir, *probe); err != nil {
+			fatalf("%v", err)
+		}
+		return
+	}
 	if *scale {
 		if err := runScale(ctx, &o); err != nil {
 			fatalf("%v", err)

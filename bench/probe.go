@@ -1,0 +1,173 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+var probeSink byte
+
+// runProbe measures the machine rather than a broker: what it costs here
+// to put bytes into the page cache (new pages, pages already cached, pages
+// freed a moment ago or a few seconds ago), to write around it (O_DIRECT)
+// and read back, and how long fdatasync takes after an append, after an
+// overwrite of blocks already on disk, and after a write into fallocated
+// space. These bound what any broker's CPU per GB and acks=all latency can
+// be on the machine; docs/performance.md quotes them.
+func runProbe(dir string, size int64) error {
+	dir, err := os.MkdirTemp(dir, "potok-probe-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	const chunk = 1 << 20
+	// The source buffer is mapped and touched once, so that copying from it
+	// costs nothing extra; O_DIRECT also wants it page-aligned.
+	buf, err := unix.Mmap(-1, 0, chunk, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return err
+	}
+	defer unix.Munmap(buf)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	size -= size % chunk
+	gb := float64(size) / 1e9
+	fmt.Printf("Probe of %s, %d MiB per step: CPU (user + system) and wall time per GB\n\n", dir, size>>20)
+	fmt.Println("| step | CPU s/GB | wall s/GB |")
+	fmt.Println("|---|---:|---:|")
+	step := func(name string, f func() error) error {
+		c0, t0 := selfCPU(), time.Now()
+		if err := f(); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		fmt.Printf("| %s | %.2f | %.2f |\n", name, (selfCPU()-c0)/gb, time.Since(t0).Seconds()/gb)
+		return nil
+	}
+	write := func(name string, flags int) func() error {
+		return func() error {
+			f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|flags, 0o644)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			for off := int64(0); off < size; off += chunk {
+				if _, err := f.WriteAt(buf, off); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	readMapped := func(name string) func() error {
+		return func() error {
+			f, err := os.Open(filepath.Join(dir, name))
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+			if err != nil {
+				return err
+			}
+			defer unix.Munmap(m)
+			unix.Madvise(m, unix.MADV_SEQUENTIAL)
+			var sum byte
+			for i := 0; i < len(m); i += 4096 {
+				sum += m[i]
+			}
+			probeSink = sum // keeps the loads
+			return nil
+		}
+	}
+	remove := func(name string) { os.Remove(filepath.Join(dir, name)) }
+	steps := []struct {
+		name string
+		f    func() error
+	}{
+		{"pwrite, new file (new page-cache pages)", write("a", 0)},
+		{"pwrite, same range again (pages cached)", write("a", 0)},
+		{"pwrite, new file right after deleting one as big", func() error { remove("a"); return write("b", 0)() }},
+		{"pwrite, new file 5 s after deleting one as big", func() error { remove("b"); time.Sleep(5 * time.Second); return write("c", 0)() }},
+		{"O_DIRECT write, new file", func() error { remove("c"); return write("d", unix.O_DIRECT)() }},
+		{"mmap read of it (not cached)", readMapped("d")},
+		{"mmap read of it again (cached)", readMapped("d")},
+	}
+	for _, s := range steps {
+		if err := step(s.name, s.f); err != nil {
+			return err
+		}
+	}
+	remove("d")
+
+	fmt.Println("\nfdatasync after a 16 KiB write, 2,000 times, 1 ms apart (ms):")
+	fmt.Println()
+	fmt.Println("| write | p50 | p90 | p99 | p99.9 | max |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	const n, w = 2000, 16 << 10
+	sync := func(name string, prepare func(*os.File) error) error {
+		f, err := os.Create(filepath.Join(dir, "sync"))
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		if err := prepare(f); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		lat := make([]time.Duration, 0, n)
+		for i := 0; i < n; i++ {
+			t := time.Now()
+			if _, err := f.WriteAt(buf[:w], int64(i)*w); err != nil {
+				return err
+			}
+			if err := unix.Fdatasync(int(f.Fd())); err != nil {
+				return err
+			}
+			lat = append(lat, time.Since(t))
+			time.Sleep(time.Millisecond)
+		}
+		slices.Sort(lat)
+		q := func(p float64) float64 { return float64(lat[min(int(p*n), n-1)]) / 1e6 }
+		fmt.Printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", name, q(.5), q(.9), q(.99), q(.999), q(1))
+		return nil
+	}
+	none := func(*os.File) error { return nil }
+	written := func(f *os.File) error {
+		for off := int64(0); off < n*w; off += chunk {
+			if _, err := f.WriteAt(buf, off); err != nil {
+				return err
+			}
+		}
+		return unix.Fdatasync(int(f.Fd()))
+	}
+	fallocated := func(f *os.File) error {
+		if err := unix.Fallocate(int(f.Fd()), 0, 0, n*w); err != nil {
+			if errors.Is(err, syscall.EOPNOTSUPP) {
+				return nil
+			}
+			return err
+		}
+		return unix.Fdatasync(int(f.Fd()))
+	}
+	for _, s := range []struct {
+		name    string
+		prepare func(*os.File) error
+	}{
+		{"append (the file grows: a journal commit)", none},
+		{"overwrite of blocks written and synced before", written},
+		{"into fallocated (unwritten) space", fallocated},
+	} {
+		if err := sync(s.name, s.prepare); err != nil {
+			return err
+		}
+	}
+	return nil
+}
