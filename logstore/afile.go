@@ -63,6 +63,10 @@ type afile struct {
 	path  string
 	cache *fdCache // nil: no limit
 	size  int64
+	// padded, when larger than size, is the length of the file on disk: an
+	// active log written ahead with zeros (see padAhead). Touched only with
+	// the log's appendMu held, or by the file's owner before it is shared.
+	padded int64
 
 	// fmu guards the descriptor, which is opened when first needed and may
 	// be closed by the cache while no operation holds it (see fdCache).
@@ -196,6 +200,7 @@ func (a *afile) writeAt(p []byte, off int64) error {
 		if terr := f.Truncate(off); terr != nil {
 			return &repairError{werr, terr}
 		}
+		a.padded = off
 		return werr
 	}
 	return nil
@@ -275,8 +280,18 @@ func (a *afile) truncate(n int64) error {
 	if err != nil {
 		return fmt.Errorf("logstore: truncate %s to %d: %w", a.path, n, storageErr(err))
 	}
-	a.size = n
+	a.size, a.padded = n, n
 	return nil
+}
+
+// trim cuts the zeros written ahead of the contents, if any, so that the
+// file's length is its size again (before a segment is sealed or closed:
+// a clean restart takes a file's length for its size).
+func (a *afile) trim() error {
+	if a.padded <= a.size {
+		return nil
+	}
+	return a.truncate(a.size)
 }
 
 // sync makes the file durable. A closed file was clean when closed (see

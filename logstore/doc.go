@@ -107,6 +107,23 @@
 // A directory is fsynced whenever a segment or checkpoint file is created,
 // renamed or removed.
 //
+// Write-ahead padding: fdatasync after an append that lengthens the file
+// commits a journal transaction (ext4: the new size and blocks) on top of
+// writing the data; into blocks already written and synced it writes the
+// data and flushes the disk cache. So when a log syncs by message count, a
+// small append (under 64 KiB) is followed by zeros, 16 times its size
+// (32-256 KiB, not past segment.bytes), which the next small appends
+// overwrite: most of their syncs are of the cheaper kind. The active
+// segment's file is then longer than its log:
+//
+//	[batches ........][zeros written ahead]
+//	0             size                  length on disk
+//
+// The zeros are cut off (ftruncate) when the segment is sealed and when the
+// log is closed, so sealed segments and a clean shutdown leave each file
+// exactly its log. After a crash, recovery takes an all-zero tail for the
+// end of the data (below).
+//
 // # Truncation
 //
 // TruncateTo(o) drops every batch whose last offset is >= o. With segments
@@ -141,6 +158,11 @@
 //	[9-14 ok]      [15-15 ok]   [16-18 torn: only 40 of 88 bytes]
 //	-> segment 9 cut at 221, log end 16; later segments deleted;
 //	   its indexes and transaction index rebuilt from the batches.
+//
+// Bytes from the first bad batch to the end of the file that are all zeros
+// are not damage but write-ahead padding never cut off (a crash before the
+// close, or between a roll and the sync of the sealed file's new length):
+// the file is cut there and nothing after it is dropped for that reason.
 //
 // Segments are contiguous (a roll starts the next one at the log end), so a
 // recovered segment that ends before the next one begins lost its unsynced

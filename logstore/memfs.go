@@ -293,15 +293,20 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if end > int64(len(f.n.data)) {
 		if end > int64(cap(f.n.data)) {
 			// Grow into a new buffer. Maps of the old one keep it: they
-			// were taken for a length the file had not reached, and the
-			// log remaps before it reads past a map's length.
+			// were taken for a length the file had not reached (Map sets
+			// room aside for the length it maps), and the log remaps
+			// before it reads past a map's length.
 			nd := make([]byte, end, max(end, 2*int64(cap(f.n.data))))
 			copy(nd, f.n.data)
 			f.n.data = nd
 		} else {
-			old := len(f.n.data)
+			// A write may start inside the file and run past its end;
+			// only a gap before it reads back as zeros.
+			old := int64(len(f.n.data))
 			f.n.data = f.n.data[:end]
-			clear(f.n.data[old:off])
+			if off > old {
+				clear(f.n.data[old:off])
+			}
 		}
 	}
 	copy(f.n.data[off:], p)
@@ -396,12 +401,27 @@ func (f *memFile) Map(length int64) (Mapping, error) {
 	if f.closed {
 		return nil, pathErr("mmap", f.name, errMemClosed)
 	}
+	// A real shared map of length bytes shows every later write within
+	// it. Here the map is a slice of the file's buffer, so the buffer must
+	// not move while writes land inside the mapped range: it is given room
+	// for length bytes up front (up to memMapReserve; tests stay below).
+	// Otherwise a write that grows the file past the buffer's capacity
+	// (zeros written ahead of the log's end, say) would move the buffer,
+	// and writes after it would not show through maps already taken.
+	if want := min(length, memMapReserve); int64(cap(f.n.data)) < want {
+		nd := make([]byte, len(f.n.data), want)
+		copy(nd, f.n.data)
+		f.n.data = nd
+	}
 	n := min(length, int64(len(f.n.data)))
 	if n <= 0 {
 		return emptyMapping{}, nil
 	}
 	return memMapping(f.n.data[:n:n]), nil
 }
+
+// memMapReserve bounds the buffer room Map sets aside.
+const memMapReserve = 64 << 20
 
 type memMapping []byte
 

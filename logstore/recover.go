@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -272,6 +273,22 @@ func (m *Manager) openLog(dataDir string, tp TopicPartition, ck *dirCheckpoints,
 	return l, nil
 }
 
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (l *Log) closeSegs() {
 	for _, s := range l.segs {
 		s.close()
@@ -493,8 +510,16 @@ func (l *Log) recoverSegment(s *segment, prevNext, replayFrom int64) (cut bool, 
 		next = b.LastOffset() + 1
 		pos += int64(len(b))
 	}
+	zeros := reason != "" && allZero(data[pos:])
 	mp.release()
-	if reason != "" {
+	switch {
+	case zeros:
+		// Written ahead and not trimmed (see padAhead): the end, not damage.
+		l.logger.Debug("logstore: cutting zeros written ahead", "segment", s.log.path, "position", pos)
+		if err := s.log.truncate(pos); err != nil {
+			return false, err
+		}
+	case reason != "":
 		l.logger.Warn("logstore: truncating log at invalid batch", "segment", s.log.path,
 			"position", pos, "offset", next, "reason", reason)
 		if err := s.log.truncate(pos); err != nil {
@@ -589,7 +614,10 @@ func (l *Log) shutdown(final bool) error {
 				l.mu.Unlock()
 			}
 		}
-		if _, serr := l.syncOnce(true); serr != nil {
+		if terr := act.log.trim(); terr != nil {
+			err = terr
+		}
+		if _, serr := l.syncOnce(true); serr != nil && err == nil {
 			err = serr
 		}
 		if l.DurableOffset() < l.LogEndOffset() && err == nil {

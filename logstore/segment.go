@@ -133,11 +133,17 @@ func openSegment(fsys FS, cache *fdCache, dir string, base int64, now int64) (s 
 }
 
 // activate plans the maps of the segment that receives appends: larger than
-// the contents, so appended bytes show through without remapping.
+// the contents, so appended bytes show through without remapping. Caller
+// holds mapMu or owns the segment.
 func (s *segment) activate(c *Config) {
 	s.log.want = max(c.SegmentBytes, s.log.size) + mapSlack
 	s.idx.want = int64(c.SegmentIndexBytes)
 	s.tidx.want = int64(c.SegmentIndexBytes)
+	// A map taken before (by recovery, or while the segment was sealed)
+	// was sized for the file as it was, which may have been longer than
+	// it is now (zeros cut off): the next read maps it with the planned
+	// capacity. Readers keep the maps they hold.
+	s.log.unmap()
 }
 
 // seal stops planning growth; existing maps stay valid.
