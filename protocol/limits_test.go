@@ -123,7 +123,7 @@ func checkServed(t *testing.T, s *Server) {
 func TestNonProduceFrameLimit(t *testing.T) {
 	s, h := startEcho(t, Config{MaxOtherRequestBytes: 1 << 20})
 	c := dial(t, s)
-	c.sendRaw(taggedMetadata(1<<20 + 100))
+	c.sendRefused(taggedMetadata(1<<20 + 100))
 	c.expectClosed()
 	// A Produce of 2 MiB (one partition of 2 MiB of records) passes.
 	req := kmsg.NewPtrProduceRequest()

@@ -126,6 +126,14 @@ func (c *client) sendRaw(b []byte) {
 	}
 }
 
+// sendRefused writes a frame the server is expected to refuse from its
+// size alone: the server may close the connection before the rest is
+// written, so the write may fail (connection reset); expectClosed checks
+// the outcome.
+func (c *client) sendRefused(b []byte) {
+	_, _ = c.c.Write(b)
+}
+
 // recv reads one response frame and returns its correlation id and body
 // (after the header, which has tags when flexible).
 func (c *client) recv() (int32, []byte, error) {
