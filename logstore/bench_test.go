@@ -3,8 +3,6 @@ package logstore
 import (
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -240,8 +238,7 @@ func BenchmarkRecovery1GiB(b *testing.B) {
 	b.Run("crash", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
-			os.Remove(filepath.Join(dir, cleanShutdownFile))
-			os.Remove(filepath.Join(dir, recoveryPointFile))
+			asIfCrashed(dir)
 			b.StartTimer()
 			open(b)
 		}

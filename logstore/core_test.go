@@ -118,8 +118,7 @@ func TestReopenCleanAndCrashOS(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(filepath.Join(dirs[0], cleanShutdownFile))
-	os.Remove(filepath.Join(dirs[0], recoveryPointFile))
+	asIfCrashed(dirs[0])
 	segs, _ := filepath.Glob(filepath.Join(dirs[0], "t-0", "*.log"))
 	last := segs[len(segs)-1]
 	f, _ := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)

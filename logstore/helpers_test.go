@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -157,6 +158,14 @@ func tempDirs(t testing.TB, n int) []string {
 		out = append(out, d)
 	}
 	return out
+}
+
+// asIfCrashed makes a data directory closed by Close look as if the process
+// had been killed: no clean shutdown marker and no recovery points, so the
+// next Open recovers every partition from its first segment.
+func asIfCrashed(dir string) {
+	os.Remove(filepath.Join(dir, cleanShutdownFile))
+	os.Remove(filepath.Join(dir, recoveryPointFile))
 }
 
 // settle waits until the flusher has nothing queued or in flight.

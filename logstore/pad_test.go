@@ -28,6 +28,16 @@ func segmentFiles(t *testing.T, dir string) []string {
 	return segs
 }
 
+// diskBytes is the length on disk of the partition's segments.
+func diskBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	for _, s := range segmentFiles(t, dir) {
+		n += fileLen(t, s)
+	}
+	return n
+}
+
 // Small durable appends write zeros ahead (padAhead); sealing and closing
 // cut them off, so a clean restart finds each file exactly its log.
 func TestPadAheadTrimmedOS(t *testing.T) {
@@ -78,10 +88,7 @@ func TestPadAheadTrimmedOS(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var total int64
-	for _, s := range segmentFiles(t, dirs[0]) {
-		total += fileLen(t, s)
-	}
+	total := diskBytes(t, dirs[0])
 	m = openTest(t, OSFS(), dirs, c.Now)
 	defer m.Close()
 	l = m.Get(testTP)
@@ -122,27 +129,18 @@ func TestPadAheadZeroTailRecoveryOS(t *testing.T) {
 	if len(segs) != 2 {
 		t.Fatalf("%d segments, want 2", len(segs))
 	}
-	crash := func() {
-		t.Helper()
-		os.Remove(filepath.Join(dirs[0], cleanShutdownFile))
-		os.Remove(filepath.Join(dirs[0], recoveryPointFile))
-	}
 	for _, s := range segs {
 		if err := os.Truncate(s, fileLen(t, s)+40<<10); err != nil { // zeros past the end
 			t.Fatal(err)
 		}
 	}
-	crash()
+	asIfCrashed(dirs[0])
 	m = openTest(t, OSFS(), dirs, c.Now)
 	l = m.Get(testTP)
 	if got := readAll(t, l, 0); !slices.Equal(got, want) || l.LogEndOffset() != leo {
 		t.Fatalf("after a crash with zero tails: leo %d (want %d), batches %v (want %v)", l.LogEndOffset(), leo, got, want)
 	}
-	var total int64
-	for _, s := range segmentFiles(t, dirs[0]) {
-		total += fileLen(t, s)
-	}
-	if total != l.Size() {
+	if total := diskBytes(t, dirs[0]); total != l.Size() {
 		t.Fatalf("zero tails not cut: %d bytes on disk, %d of log", total, l.Size())
 	}
 	r := mustAppend(t, l, buildBatch(t, plain(1, 9)), AppendOptions{})
@@ -162,7 +160,7 @@ func TestPadAheadZeroTailRecoveryOS(t *testing.T) {
 	f.Write(make([]byte, 100))
 	f.Write([]byte{1})
 	f.Close()
-	crash()
+	asIfCrashed(dirs[0])
 	m = openTest(t, OSFS(), dirs, c.Now)
 	defer m.Close()
 	l = m.Get(testTP)

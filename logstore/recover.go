@@ -510,22 +510,20 @@ func (l *Log) recoverSegment(s *segment, prevNext, replayFrom int64) (cut bool, 
 		next = b.LastOffset() + 1
 		pos += int64(len(b))
 	}
-	zeros := reason != "" && allZero(data[pos:])
+	// Zeros to the end were written ahead and not trimmed (see padAhead):
+	// the end of the data, not damage.
+	cut = reason != "" && !allZero(data[pos:])
 	mp.release()
-	switch {
-	case zeros:
-		// Written ahead and not trimmed (see padAhead): the end, not damage.
-		l.logger.Debug("logstore: cutting zeros written ahead", "segment", s.log.path, "position", pos)
+	if reason != "" {
+		if cut {
+			l.logger.Warn("logstore: truncating log at invalid batch", "segment", s.log.path,
+				"position", pos, "offset", next, "reason", reason)
+		} else {
+			l.logger.Debug("logstore: cutting zeros written ahead", "segment", s.log.path, "position", pos)
+		}
 		if err := s.log.truncate(pos); err != nil {
 			return false, err
 		}
-	case reason != "":
-		l.logger.Warn("logstore: truncating log at invalid batch", "segment", s.log.path,
-			"position", pos, "offset", next, "reason", reason)
-		if err := s.log.truncate(pos); err != nil {
-			return false, err
-		}
-		cut = true
 	}
 	s.next = next
 	if pos == 0 {

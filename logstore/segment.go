@@ -146,6 +146,48 @@ func (s *segment) activate(c *Config) {
 	s.log.unmap()
 }
 
+// Write-ahead padding. fdatasync after an append that lengthens the file
+// commits an ext4 journal transaction (the new size and blocks); after an
+// append into blocks already written and synced it writes the data and
+// flushes the disk cache, nothing more (on the reference machine p50 0.18
+// against 0.27 ms, p99 0.55 against 0.73: docs/performance.md). So a log
+// that syncs by message count writes zeros ahead of a small append, and
+// the next small appends land in them. Large appends gain nothing (one
+// commit per megabytes) and are not padded. The zeros are cut off when the
+// segment is sealed or closed; after a crash, recovery takes an all-zero
+// tail for the end of the log.
+const (
+	padMaxAppend = 64 << 10  // appends this large or larger are not padded
+	padMin       = 32 << 10  // zeros written ahead of a small append, at least
+	padMax       = 256 << 10 // and at most
+	padAlign     = 4 << 10
+)
+
+var zeroPad = make([]byte, padMax+padAlign)
+
+// padAhead writes zeros past end, the new end of s's log, if the append of
+// n bytes that ended there was small and little padding is left (the log's
+// appendMu held). It is an optimisation only: a failure leaves the file as
+// it was.
+func (s *segment) padAhead(end int64, n int, cfg *Config) {
+	if n >= padMaxAppend || cfg.FlushMessages == math.MaxInt64 {
+		return
+	}
+	want := min(max(int64(16*n), padMin), padMax)
+	if s.log.padded >= end+want/2 {
+		return
+	}
+	// Not past where the segment rolls.
+	to := min(end+want, max(cfg.SegmentBytes, end))
+	if to = (to + padAlign - 1) / padAlign * padAlign; to <= max(end, s.log.padded) {
+		return
+	}
+	if err := s.log.writeAt(zeroPad[:to-end], end); err != nil {
+		return // writeAt cut the file back to end (or the next append repairs it)
+	}
+	s.log.padded = to
+}
+
 // seal stops planning growth; existing maps stay valid.
 func (s *segment) seal() {
 	s.log.want, s.idx.want, s.tidx.want = 0, 0, 0
