@@ -167,18 +167,25 @@ func (s *shard) carryOut(fx effects) {
 // as Kafka does for a storage error on its coordinator partition.
 var errWrite = errors.New("coordinator: append to __consumer_offsets failed")
 
+// stateBatch builds the batch a coordinator appends to its state topic
+// (__consumer_offsets, __transaction_state): no producer, no compression,
+// recs numbered from 0, all at time now.
+func stateBatch(now int64, recs []records.Record) ([]byte, error) {
+	for i := range recs {
+		recs[i].OffsetDelta = int32(i)
+		recs[i].TimestampDelta = 0
+	}
+	h := records.BatchHeader{BaseTimestamp: now, PartitionLeaderEpoch: -1}
+	h.NoProducer()
+	return records.AppendBatch(nil, h, records.CodecNone, recs)
+}
+
 // writeLocked appends recs to the partition as one batch.
 func (s *shard) writeLocked(recs []records.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	for i := range recs {
-		recs[i].OffsetDelta = int32(i)
-		recs[i].TimestampDelta = 0
-	}
-	h := records.BatchHeader{BaseTimestamp: s.now().UnixMilli(), PartitionLeaderEpoch: -1}
-	h.NoProducer()
-	batch, err := records.AppendBatch(nil, h, records.CodecNone, recs)
+	batch, err := stateBatch(s.now().UnixMilli(), recs)
 	if err != nil {
 		s.c.log.Error("coordinator: cannot build a record batch", "partition", s.index, "err", err)
 		return errWrite

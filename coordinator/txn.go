@@ -168,7 +168,12 @@ func (c *TxnCoordinator) ExpireIdle() {
 		if err != nil {
 			continue
 		}
-		end, err := log.Append(encodeTxnTombstone(id, now))
+		batch, err := encodeTxnTombstone(id, now)
+		if err != nil {
+			c.log.Error("cannot build the tombstone of a transactional id", "transactional_id", id, "err", err)
+			continue
+		}
+		end, err := log.Append(batch)
 		if err != nil {
 			c.log.Warn("expiring a transactional id failed; will retry", "transactional_id", id, "err", err)
 			continue

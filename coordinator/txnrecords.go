@@ -18,8 +18,6 @@ const txnValueVersion = 1
 
 // encodeTxnBatch builds the batch recording t's state.
 func encodeTxnBatch(t *txnState, now int64) ([]byte, error) {
-	key := kmsg.NewTxnMetadataKey()
-	key.Version, key.TransactionalID = 0, t.id
 	val := kmsg.NewTxnMetadataValue()
 	val.Version = txnValueVersion
 	val.ProducerID, val.ProducerEpoch = t.pid, t.epoch
@@ -44,19 +42,19 @@ func encodeTxnBatch(t *txnState, now int64) ([]byte, error) {
 		vt.Topic, vt.Partitions = n, ps
 		val.Topics = append(val.Topics, vt)
 	}
-	h := records.BatchHeader{BaseTimestamp: now, PartitionLeaderEpoch: -1}
-	h.NoProducer()
-	return records.AppendBatch(nil, h, records.CodecNone, []records.Record{{Key: key.AppendTo(nil), Value: val.AppendTo(nil)}})
+	return stateBatch(now, []records.Record{{Key: txnKey(t.id), Value: val.AppendTo(nil)}})
 }
 
-// encodeTxnTombstone renders the record that forgets a transactional id.
-func encodeTxnTombstone(id string, now int64) []byte {
+// encodeTxnTombstone builds the batch that forgets a transactional id.
+func encodeTxnTombstone(id string, now int64) ([]byte, error) {
+	return stateBatch(now, []records.Record{{Key: txnKey(id)}})
+}
+
+// txnKey is the __transaction_state key of a transactional id.
+func txnKey(id string) []byte {
 	key := kmsg.NewTxnMetadataKey()
 	key.Version, key.TransactionalID = 0, id
-	h := records.BatchHeader{BaseTimestamp: now, PartitionLeaderEpoch: -1}
-	h.NoProducer()
-	b, _ := records.AppendBatch(nil, h, records.CodecNone, []records.Record{{Key: key.AppendTo(nil), Value: nil}})
-	return b
+	return key.AppendTo(nil)
 }
 
 // decodeTxnRecord reads one record; a nil state is a tombstone.
