@@ -2,12 +2,14 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -204,20 +206,22 @@ func TestTransactionalIDExpires(t *testing.T) {
 		_, ok := l["fleeting"]
 		return ok, nil
 	}
-	if ok, err := listed(adm); err != nil || !ok {
-		t.Fatalf("fleeting not listed after its commit: %v", err)
-	}
-	eventually(t, 10*time.Second, "the idle id expires", func() error {
+	gone := func() error {
 		if ok, err := listed(adm); err != nil || ok {
 			return fmt.Errorf("still listed (%v)", err)
 		}
 		return nil
-	})
+	}
+	if ok, err := listed(adm); err != nil || !ok {
+		t.Fatalf("fleeting not listed after its commit: %v", err)
+	}
+	eventually(t, 10*time.Second, "the idle id expires", gone)
 	desc, err := adm.DescribeTransactions(ctx, "fleeting")
-	if err == nil {
-		if d, ok := desc["fleeting"]; ok && d.Err == nil {
-			t.Fatalf("an expired id is still described: %+v", d)
-		}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := desc["fleeting"]; !errors.Is(d.Err, kerr.TransactionalIDNotFound) {
+		t.Fatalf("an expired id is described with %v, want TRANSACTIONAL_ID_NOT_FOUND", d.Err)
 	}
 	second := commitOne(b)
 	if second == first {
@@ -225,12 +229,7 @@ func TestTransactionalIDExpires(t *testing.T) {
 	}
 	// After a restart the replayed tombstone keeps the id forgotten once
 	// it expires again.
-	eventually(t, 10*time.Second, "the id expires again", func() error {
-		if ok, err := listed(adm); err != nil || ok {
-			return fmt.Errorf("still listed (%v)", err)
-		}
-		return nil
-	})
+	eventually(t, 10*time.Second, "the id expires again", gone)
 	if err := b.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
