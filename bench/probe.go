@@ -112,7 +112,7 @@ func runProbe(dir string, size int64) error {
 	fmt.Println("| write | p50 | p90 | p99 | p99.9 | max |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|")
 	const n, w = 2000, 16 << 10
-	sync := func(name string, prepare func(*os.File) error) error {
+	probeSync := func(name string, prepare func(*os.File) error) error {
 		f, err := os.Create(filepath.Join(dir, "sync"))
 		if err != nil {
 			return err
@@ -165,7 +165,7 @@ func runProbe(dir string, size int64) error {
 		{"overwrite of blocks written and synced before", written},
 		{"into fallocated (unwritten) space", fallocated},
 	} {
-		if err := sync(s.name, s.prepare); err != nil {
+		if err := probeSync(s.name, s.prepare); err != nil {
 			return err
 		}
 	}

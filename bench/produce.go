@@ -226,9 +226,8 @@ func runProduce(ctx context.Context, b *brokerProc, s produceSpec) (produceResul
 type consumeResult struct{ recordsPerS, mbPerS, cpuPerGB, clientCPU float64 }
 
 // consumeAll reads want records from the start of every partition with up
-// to `consumers` clients, the partitions dealt out among them as the
-// producers' records were (no group: direct assignment, as a replayer
-// does). One client decompressing and counting a broker's whole output
+// to `consumers` clients, the partitions dealt out round-robin (no group:
+// direct assignment, as a replayer does). One client decompressing and counting a broker's whole output
 // saturates its core before a fast broker does, so, as on the produce side,
 // several clients share the work.
 func consumeAll(ctx context.Context, b *brokerProc, topic string, partitions, consumers int, want int64) (consumeResult, error) {
@@ -262,7 +261,7 @@ func consumeAll(ctx context.Context, b *brokerProc, topic string, partitions, co
 			for got.Load() < want && cctx.Err() == nil {
 				fs := cl.PollFetches(cctx)
 				for _, e := range fs.Errors() {
-					if e.Err != context.Canceled && e.Err != context.DeadlineExceeded {
+					if !errors.Is(e.Err, context.Canceled) && !errors.Is(e.Err, context.DeadlineExceeded) {
 						fail(fmt.Errorf("consume: %v", e.Err))
 						return
 					}
@@ -285,7 +284,7 @@ func consumeAll(ctx context.Context, b *brokerProc, topic string, partitions, co
 		return res, firstErr
 	}
 	if g := got.Load(); g < want {
-		return res, fmt.Errorf("consume: %d of %d records: %w", g, want, context.DeadlineExceeded)
+		return res, fmt.Errorf("consume: %d of %d records: %w", g, want, cctx.Err())
 	}
 	cpu := b.cpu() - c0
 	res.clientCPU = 100 * (selfCPU() - self0) / secs
