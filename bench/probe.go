@@ -107,6 +107,35 @@ func runProbe(dir string, size int64) error {
 	}
 	remove("d")
 
+	// A durable broker's floor: what receiving the bytes costs, and
+	// receiving them and writing them to a new file with an fdatasync per
+	// MiB, the least any broker that keeps them in the page cache does.
+	fmt.Println("\nThe receiving thread of one loopback TCP connection (CPU s/GB):")
+	fmt.Println()
+	fmt.Println("| receive, then | CPU s/GB |")
+	fmt.Println("|---|---:|")
+	recv, err := receiveCPU(size, nil)
+	if err != nil {
+		return fmt.Errorf("loopback receive: %w", err)
+	}
+	fmt.Printf("| nothing | %.2f |\n", recv/gb)
+	f, err := os.Create(filepath.Join(dir, "e"))
+	if err != nil {
+		return err
+	}
+	recv, err = receiveCPU(size, func(p []byte, off int64) error {
+		if _, err := f.WriteAt(p, off); err != nil {
+			return err
+		}
+		return unix.Fdatasync(int(f.Fd()))
+	})
+	f.Close()
+	remove("e")
+	if err != nil {
+		return fmt.Errorf("loopback receive and write: %w", err)
+	}
+	fmt.Printf("| pwrite to a new file and fdatasync, per MiB | %.2f |\n", recv/gb)
+
 	fmt.Println("\nfdatasync after a 16 KiB write, 2,000 times, 1 ms apart (ms):")
 	fmt.Println()
 	fmt.Println("| write | p50 | p90 | p99 | p99.9 | max |")
