@@ -93,6 +93,9 @@ func Decompress(codec Codec, src, dst []byte, limit int) ([]byte, error) {
 		}
 		return decodeSnappyBlock(src, dst, limit)
 	case CodecLZ4:
+		if out, ok, err := decodeLZ4(src, dst, limit); ok {
+			return out, err
+		}
 		r := lz4Readers.Get().(*lz4.Reader)
 		defer lz4Readers.Put(r)
 		r.Reset(bytes.NewReader(src))
