@@ -48,7 +48,8 @@ var lz4Options = [][]lz4.Option{
 
 func TestLZ4FrameDecodesLikeTheStreamingReader(t *testing.T) {
 	text := bytes.Repeat([]byte("a record value that compresses; "), 20000) // 640 KB
-	noise := make([]byte, 300<<10)                                          // incompressible: blocks stored uncompressed
+	// Incompressible: its blocks are stored uncompressed.
+	noise := make([]byte, 300<<10)
 	rand.NewChaCha8([32]byte{1}).Read(noise)
 	for _, content := range [][]byte{nil, []byte("x"), text, noise, append(text[:100:100], noise...)} {
 		for i, opts := range lz4Options {
