@@ -98,19 +98,28 @@ func decodeLZ4(src, dst []byte, limit int) (out []byte, ok bool, err error) {
 		block := src[p : p+int(n)]
 		p += int(n)
 		// Room for the largest block the frame allows, unless the limit
-		// or the declared content size comes first; a block that does
-		// not fit goes to the streaming reader, which tells a bomb from
-		// a corrupt block.
+		// or the declared content size comes first (neither is ever
+		// passed, so room is never negative); a block that does not fit
+		// goes to the streaming reader, which tells a bomb from a
+		// corrupt block.
 		room := min(maxBlock, limit-len(out))
 		if size >= 0 {
 			room = min(room, int(size)-len(out))
 		}
 		if stored {
+			if size >= 0 && int64(len(out)+len(block)) > size {
+				return nil, false, nil // more than the frame declares
+			}
 			if len(block) > limit-len(out) {
 				return nil, true, ErrTooLarge
 			}
 			out = append(out, block...)
 			continue
+		}
+		if room == 0 {
+			// Also: the block decoder must not be given an empty
+			// output, which it may write through if it is nil.
+			return nil, false, nil
 		}
 		out = growCap(out, room)
 		m, err := lz4.UncompressBlock(block, out[len(out):len(out)+room])

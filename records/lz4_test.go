@@ -2,6 +2,7 @@ package records
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -111,6 +112,24 @@ func TestLZ4FrameAllocations(t *testing.T) {
 	}
 }
 
+// fixHeaderChecksum makes the header checksum of an LZ4 frame right for
+// its descriptor, whatever the descriptor says.
+func fixHeaderChecksum(frame []byte) {
+	if len(frame) < 7 {
+		return
+	}
+	n := 2
+	if frame[4]&lz4FlagSize != 0 {
+		n += 8
+	}
+	if frame[4]&lz4FlagDictID != 0 {
+		n += 4
+	}
+	if len(frame) > 4+n {
+		frame[4+n] = byte(xxh32Short(frame[4:4+n]) >> 8)
+	}
+}
+
 // FuzzLZ4Frame: decodeLZ4 agrees with the streaming reader on every input,
 // whole frames as clients write them with a byte changed, or anything: when
 // both decode, the same bytes; when only decodeLZ4 does, the reader failed
@@ -120,6 +139,7 @@ func FuzzLZ4Frame(f *testing.F) {
 	f.Add([]byte("a small value, a small value, a small value"), uint8(0), uint16(0), uint8(0))
 	f.Add(bytes.Repeat([]byte{7}, 70000), uint8(1), uint16(9), uint8(1))
 	f.Add([]byte{}, uint8(3), uint16(0), uint8(0))
+	f.Add(bytes.Repeat([]byte("sized"), 9000), uint8(64+3), uint16(7), uint8(0x40)) // a wrong content size
 	f.Fuzz(func(t *testing.T, content []byte, opt uint8, at uint16, flip uint8) {
 		var frame []byte
 		if opt < 128 {
@@ -130,6 +150,9 @@ func FuzzLZ4Frame(f *testing.F) {
 		if flip != 0 && len(frame) > 0 {
 			frame = bytes.Clone(frame)
 			frame[int(at)%len(frame)] ^= flip
+			if opt&64 != 0 {
+				fixHeaderChecksum(frame) // so that a changed descriptor is believed
+			}
 		}
 		const limit = 1 << 16
 		want, werr := lz4Stream(frame, limit)
@@ -152,4 +175,27 @@ func FuzzLZ4Frame(f *testing.F) {
 			t.Fatalf("decodeLZ4 decoded %d bytes the reader refused: %v", len(got), werr)
 		}
 	})
+}
+
+// A frame whose declared content size is wrong, either way, with the
+// header checksum made right for it, is refused, whether its blocks are
+// compressed or stored.
+func TestLZ4FrameWrongContentSize(t *testing.T) {
+	noise := make([]byte, 200<<10)
+	rand.NewChaCha8([32]byte{2}).Read(noise)
+	text := bytes.Repeat([]byte("sized "), 30000)
+	for _, content := range [][]byte{noise, text, append(bytes.Clone(noise[:70<<10]), text...)} {
+		frame := lz4Frame(t, content, lz4.BlockSizeOption(lz4.Block64Kb), lz4.SizeOption(uint64(len(content))))
+		if got, err := Decompress(CodecLZ4, frame, nil, 1<<30); err != nil || !bytes.Equal(got, content) {
+			t.Fatalf("true size: %d bytes, %v", len(got), err)
+		}
+		for _, size := range []int{0, 1, 65 << 10, len(content) - 1, len(content) + 1} {
+			bad := bytes.Clone(frame)
+			binary.LittleEndian.PutUint64(bad[6:], uint64(size))
+			bad[14] = byte(xxh32Short(bad[4:14]) >> 8)
+			if got, err := Decompress(CodecLZ4, bad, nil, 1<<30); err == nil {
+				t.Errorf("content %d bytes declared %d: decoded %d bytes", len(content), size, len(got))
+			}
+		}
+	}
 }
