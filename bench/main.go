@@ -10,7 +10,9 @@
 // Scenarios:
 //   - produce: 100 B and 1 KiB records, 1 and 16 partitions, no compression
 //     and lz4; acks=all, idempotent, several producer clients; records/s, MB/s
-//     of record values, broker CPU seconds per GB of values, peak RSS;
+//     of record values, broker CPU seconds per GB of values, the machine's
+//     CPU outside the broker and the clients per GB (the kernel's writeback
+//     of a broker that does not sync), peak RSS;
 //   - consume: everything a produce run acknowledged, read back by one
 //     consumer from the start of every partition;
 //   - latency: 10,000 records/s of 1 KiB, linger 1 ms, end to end (sent due
@@ -273,7 +275,7 @@ func (r *runRecord) summary() string {
 		return "ERROR " + r.Err
 	case r.Produce != nil:
 		p := r.Produce
-		s := fmt.Sprintf("%9.0f rec/s %7.1f MB/s cpu %5.2f s/GB (sys %4.2f) rss %4d MB", p.RecordsPerS, p.MBPerS, p.CPUPerGB, p.SysPerGB, p.PeakRSS>>20)
+		s := fmt.Sprintf("%9.0f rec/s %7.1f MB/s cpu %5.2f s/GB (sys %4.2f, elsewhere %4.2f) rss %4d MB", p.RecordsPerS, p.MBPerS, p.CPUPerGB, p.SysPerGB, p.OtherPerGB, p.PeakRSS>>20)
 		if p.ConsumeMBPerS > 0 {
 			s += fmt.Sprintf(" | consume %7.1f MB/s cpu %5.2f s/GB client %3.0f%%", p.ConsumeMBPerS, p.ConsumeCPUPerGB, p.ConsumeClientCPU)
 		}

@@ -17,7 +17,7 @@ var probeSink byte
 // runProbe measures the machine rather than a broker: what it costs here
 // to put bytes into the page cache (new pages, pages already cached, pages
 // freed a moment ago or a few seconds ago), to write around it (O_DIRECT)
-// and read back, and how long fdatasync takes after an append, after an
+// and read back, to touch new anonymous memory, and how long fdatasync takes after an append, after an
 // overwrite of blocks already on disk, and after a write into fallocated
 // space. These bound what any broker's CPU per GB and acks=all latency can
 // be on the machine; docs/performance.md quotes them.
@@ -88,6 +88,27 @@ func runProbe(dir string, size int64) error {
 		}
 	}
 	remove := func(name string) { os.Remove(filepath.Join(dir, name)) }
+	// Anonymous memory the process keeps (a user-space cache would be
+	// made of it): touched once new, then again.
+	var anon []byte
+	touchAnon := func() error {
+		if anon == nil {
+			m, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+			if err != nil {
+				return err
+			}
+			anon = m
+		}
+		for i := 0; i < len(anon); i += 4096 {
+			anon[i] = byte(i)
+		}
+		return nil
+	}
+	defer func() {
+		if anon != nil {
+			unix.Munmap(anon)
+		}
+	}()
 	steps := []struct {
 		name string
 		f    func() error
@@ -99,6 +120,8 @@ func runProbe(dir string, size int64) error {
 		{"O_DIRECT write, new file", func() error { remove("c"); return write("d", unix.O_DIRECT)() }},
 		{"mmap read of it (not cached)", readMapped("d")},
 		{"mmap read of it again (cached)", readMapped("d")},
+		{"anonymous memory, new (a store per 4 KiB page)", touchAnon},
+		{"anonymous memory, the same again", touchAnon},
 	}
 	for _, s := range steps {
 		if err := step(s.name, s.f); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -23,6 +24,20 @@ type machine struct {
 	Kernel     string `json:"kernel"`
 	Filesystem string `json:"filesystem"` // of the data directory
 	Go         string `json:"go"`
+	// FreePageReporting is whether the machine is a virtual one whose
+	// balloon device hands the memory the guest frees back to the host
+	// (virtio-balloon free page reporting). There, a page the kernel
+	// allocates afresh, as the page cache does for every new byte of a log,
+	// costs a fault on the host when first touched: docs/performance.md.
+	FreePageReporting bool `json:"free_page_reporting"`
+}
+
+func (m machine) String() string {
+	s := fmt.Sprintf("%s, %d cores, %d GiB, Linux %s, data on %s, %s", m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Filesystem, m.Go)
+	if m.FreePageReporting {
+		s += ", virtio-balloon free page reporting on"
+	}
+	return s
 }
 
 type report struct {
@@ -80,6 +95,7 @@ var metrics = []metric{
 	produceMetric("produce records/s", true, "%.0f", func(p *produceResult) float64 { return p.RecordsPerS }),
 	produceMetric("produce MB/s", true, "%.1f", func(p *produceResult) float64 { return p.MBPerS }),
 	produceMetric("produce CPU s/GB", false, "%.2f", func(p *produceResult) float64 { return p.CPUPerGB }),
+	produceMetric("produce CPU elsewhere s/GB", false, "%.2f", func(p *produceResult) float64 { return p.OtherPerGB }),
 	produceMetric("produce peak RSS MB", false, "%.0f", func(p *produceResult) float64 { return float64(p.PeakRSS) / 1e6 }),
 	produceMetric("consume MB/s", true, "%.1f", func(p *produceResult) float64 { return p.ConsumeMBPerS }),
 	produceMetric("consume records/s", true, "%.0f", func(p *produceResult) float64 { return p.ConsumeRecordsPerS }),
@@ -148,8 +164,7 @@ func (rep *report) medians() {
 func (rep *report) table() string {
 	rep.medians()
 	var sb strings.Builder
-	m := rep.Machine
-	fmt.Fprintf(&sb, "Machine: %s, %d cores, %d GiB, Linux %s, data on %s, %s\n", m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Filesystem, m.Go)
+	fmt.Fprintf(&sb, "Machine: %s\n", rep.Machine)
 	fmt.Fprintf(&sb, "Run: %s, %d repeats interleaved, medians; %d producer clients, %s windows; loopback TCP ceiling %.0f MB/s (median)\n\n",
 		rep.Started.Format("2006-01-02 15:04 UTC"), rep.Reps, rep.Producers, rep.Window, median(rep.Loopback))
 	var others []string
@@ -248,5 +263,20 @@ func describeMachine(dir string) machine {
 			m.Filesystem = f[2] + " (" + f[3] + ")"
 		}
 	}
+	m.FreePageReporting = freePageReporting()
 	return m
+}
+
+// freePageReporting reads the feature bits a virtio-balloon device
+// negotiated (a string of 0s and 1s, bit 0 first) for
+// VIRTIO_BALLOON_F_REPORTING, bit 5.
+func freePageReporting() bool {
+	const reporting = 5
+	devs, _ := filepath.Glob("/sys/bus/virtio/drivers/virtio_balloon/virtio*/features")
+	for _, d := range devs {
+		if b, err := os.ReadFile(d); err == nil && len(b) > reporting && b[reporting] == '1' {
+			return true
+		}
+	}
+	return false
 }

@@ -86,8 +86,7 @@ func runScale(ctx context.Context, o *options) error {
 
 func (rep *scaleReport) table() string {
 	var sb strings.Builder
-	m := rep.Machine
-	fmt.Fprintf(&sb, "Machine: %s, %d cores, %d GiB, Linux %s, data on %s, %s\n\n", m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Filesystem, m.Go)
+	fmt.Fprintf(&sb, "Machine: %s\n\n", rep.Machine)
 	sb.WriteString("| scenario | measure | value |\n|---|---|---:|\n")
 	for _, r := range rep.Results {
 		keys := make([]string, 0, len(r.Values))
