@@ -6,13 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-var probeSink byte
+var probeSink atomic.Uint32 // keeps the probe's loads
 
 // runProbe measures the machine rather than a broker: what it costs here
 // to put bytes into the page cache (new pages, pages already cached, pages
@@ -83,7 +84,7 @@ func runProbe(dir string, size int64) error {
 			for i := 0; i < len(m); i += 4096 {
 				sum += m[i]
 			}
-			probeSink = sum // keeps the loads
+			probeSink.Store(uint32(sum))
 			return nil
 		}
 	}

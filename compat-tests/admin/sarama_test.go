@@ -58,10 +58,7 @@ func TestSaramaClusterAdmin(t *testing.T) {
 	}
 
 	// DescribeConfig lists every topic config with its source.
-	entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := saramaDescribeConfigs(t, adm, sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
 	byName := map[string]sarama.ConfigEntry{}
 	for _, e := range entries {
 		byName[e.Name] = e
@@ -100,10 +97,7 @@ func TestSaramaClusterAdmin(t *testing.T) {
 	}
 
 	// Broker configs: every setting, read-only ones marked.
-	bentries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.BrokerResource, Name: "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bentries := saramaDescribeConfigs(t, adm, sarama.ConfigResource{Type: sarama.BrokerResource, Name: "1"})
 	readOnly := 0
 	for _, e := range bentries {
 		if e.ReadOnly {
@@ -153,4 +147,18 @@ func TestSaramaClusterAdmin(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// saramaDescribeConfigs describes one resource's configs, failing t on an
+// error for the request or the resource.
+func saramaDescribeConfigs(t *testing.T, adm sarama.ClusterAdmin, res sarama.ConfigResource) []sarama.ConfigEntry {
+	t.Helper()
+	results, err := adm.DescribeConfigs([]*sarama.ConfigResource{&res}, sarama.DescribeConfigsOptions{})
+	if err != nil {
+		t.Fatalf("describe configs of %s: %v", res.Name, err)
+	}
+	if len(results) != 1 || results[0].Name != res.Name || results[0].ErrorCode != sarama.ErrNoError {
+		t.Fatalf("describe configs of %s: %+v", res.Name, results)
+	}
+	return results[0].Configs
 }
