@@ -11,8 +11,8 @@
 //   - produce: 100 B and 1 KiB records, 1 and 16 partitions, no compression
 //     and lz4; acks=all, idempotent, several producer clients; records/s, MB/s
 //     of record values, broker CPU seconds per GB of values, the machine's
-//     CPU outside the broker and the clients per GB (the kernel's writeback
-//     of a broker that does not sync), peak RSS;
+//     CPU outside the broker and the clients per GB (kernel threads working
+//     for the broker), peak RSS;
 //   - consume: everything a produce run acknowledged, read back by one
 //     consumer from the start of every partition;
 //   - latency: 10,000 records/s of 1 KiB, linger 1 ms, end to end (sent due

@@ -48,10 +48,10 @@ type produceResult struct {
 	CPUPerGB    float64 `json:"cpu_s_per_gb"`  // broker CPU seconds per 10^9 value bytes
 	SysPerGB    float64 `json:"sys_s_per_gb"`  // the part of it spent in the kernel
 	// OtherPerGB is the CPU the machine spent in the window outside the
-	// broker and this process (whose clients produce): mostly the kernel's
-	// writeback threads, which write out the dirty pages of a broker that
-	// does not sync itself (a broker that calls fdatasync pays for that
-	// writeback in its own CPU).
+	// broker and this process (whose clients produce): kernel threads
+	// working for the broker, such as ext4's journal and the completion of
+	// its writes. A broker that leaves its pages dirty shows next to none:
+	// the kernel writes them back after the window.
 	OtherPerGB float64 `json:"other_cpu_s_per_gb"`
 	PeakRSS    int64   `json:"peak_rss"` // broker VmHWM at the end of producing
 	Errors     int64   `json:"errors"`
@@ -180,21 +180,19 @@ func runProduce(ctx context.Context, b *brokerProc, s produceSpec) (produceResul
 
 	var t0 time.Time
 	var a0, by0 int64
-	var c0, s0, m0, self0 float64
+	var cpu0 cpuSample
 	if s.TotalBytes > 0 {
-		t0, c0, s0, m0, self0 = time.Now(), b.cpu(), sysOf(b), machineCPU(), selfCPU()
+		t0, cpu0 = time.Now(), sampleCPU(b)
 		wg.Wait()
 		for _, cl := range clients {
 			cl.Flush(ctx)
 		}
 	} else {
 		sleepCtx(ctx, s.Warmup)
-		t0, a0, c0, s0, m0, self0 = time.Now(), acked.Load(), b.cpu(), sysOf(b), machineCPU(), selfCPU()
-		by0 = ackedBytes.Load()
+		t0, a0, by0, cpu0 = time.Now(), acked.Load(), ackedBytes.Load(), sampleCPU(b)
 		sleepCtx(ctx, s.Window)
 	}
-	t1, a1, c1, s1, bytes1 := time.Now(), acked.Load(), b.cpu(), sysOf(b), ackedBytes.Load()
-	m1, self1 := machineCPU(), selfCPU()
+	t1, a1, bytes1, cpu1 := time.Now(), acked.Load(), ackedBytes.Load(), sampleCPU(b)
 	res.PeakRSS = b.memStatus("VmHWM")
 	stop()
 	wg.Wait()
@@ -211,10 +209,10 @@ func runProduce(ctx context.Context, b *brokerProc, s produceSpec) (produceResul
 	res.RecordsPerS = float64(res.Records) / res.Seconds
 	bytes := float64(bytes1 - by0)
 	res.MBPerS = bytes / 1e6 / res.Seconds
-	res.CPUSeconds = c1 - c0
+	res.CPUSeconds = (cpu1.user + cpu1.sys) - (cpu0.user + cpu0.sys)
 	res.CPUPerGB = res.CPUSeconds / (bytes / 1e9)
-	res.SysPerGB = (s1 - s0) / (bytes / 1e9)
-	res.OtherPerGB = max(0, (m1-m0)-res.CPUSeconds-(self1-self0)) / (bytes / 1e9)
+	res.SysPerGB = (cpu1.sys - cpu0.sys) / (bytes / 1e9)
+	res.OtherPerGB = max(0, (cpu1.machine-cpu0.machine)-res.CPUSeconds-(cpu1.self-cpu0.self)) / (bytes / 1e9)
 	res.TotalAcked = acked.Load()
 	res.Errors = errs.Load()
 	if e, ok := firstErr.Load().(error); ok && res.Records == 0 {
@@ -335,9 +333,13 @@ func machineCPU() float64 {
 	return ticks / 100
 }
 
-func sysOf(b *brokerProc) float64 {
-	_, s := b.cpuSplit()
-	return s
+// cpuSample is the CPU seconds spent so far by the broker (user and
+// system), by this process and by the whole machine.
+type cpuSample struct{ user, sys, self, machine float64 }
+
+func sampleCPU(b *brokerProc) cpuSample {
+	u, s := b.cpuSplit()
+	return cpuSample{user: u, sys: s, self: selfCPU(), machine: machineCPU()}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
