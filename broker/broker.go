@@ -125,6 +125,7 @@ func New(opts Options) (*Broker, error) {
 		RetentionCheckInterval: time.Duration(b.src.BrokerInt("log.retention.check.interval.ms")) * time.Millisecond,
 		RecoveryThreads:        int(b.src.BrokerInt("num.recovery.threads.per.data.dir")),
 		CleanerInterval:        b.cleanerInterval(),
+		PageCacheTail:          b.src.BrokerInt("potok.log.page.cache.tail.bytes"),
 	})
 	if err != nil {
 		ctrl.Close()

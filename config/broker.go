@@ -131,6 +131,9 @@ var Broker = newSet([]*Def{
 	{Name: "potok.http.listener", Type: String, Default: "", Nullable: true, ReadOnly: true, Validate: validateHostPort,
 		Doc: "host:port of the HTTP admin listener serving /metrics, /healthz, /readyz and /loggers; empty (the default) turns it off, port 0 picks a free port."},
 
+	{Name: "potok.log.page.cache.tail.bytes", Type: Long, Default: "0", Min: 0, ReadOnly: true,
+		Doc: "When positive, how much of each partition's log behind its last fsync stays in the page cache: older pages are dropped once durable, and consumers reading them are served with O_DIRECT reads into buffers the broker reuses. 0 (the default) leaves the page cache to the kernel."},
+
 	// Replication.
 	{Name: "replica.lag.time.max.ms", Type: Long, Default: "30000", ReadOnly: true, Doc: "A follower that has not caught up in this time leaves the ISR."},
 })

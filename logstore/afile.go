@@ -272,6 +272,15 @@ func (a *afile) unmap() {
 // truncate cuts the file to n bytes. The caller guarantees no reader holds a
 // reference into the cut region (see segment.truncateTo).
 func (a *afile) truncate(n int64) error {
+	if err := a.cut(n); err != nil {
+		return err
+	}
+	a.size = n
+	return nil
+}
+
+// cut sets the file's length on disk to n, leaving its size alone.
+func (a *afile) cut(n int64) error {
 	f, err := a.acquire()
 	if err == nil {
 		err = f.Truncate(n)
@@ -280,7 +289,7 @@ func (a *afile) truncate(n int64) error {
 	if err != nil {
 		return fmt.Errorf("logstore: truncate %s to %d: %w", a.path, n, storageErr(err))
 	}
-	a.size, a.padded = n, n
+	a.padded = n
 	return nil
 }
 
@@ -291,7 +300,8 @@ func (a *afile) trim() error {
 	if a.padded <= a.size {
 		return nil
 	}
-	return a.truncate(a.size)
+	// The size does not change: readers may be reading it.
+	return a.cut(a.size)
 }
 
 // sync makes the file durable. A closed file was clean when closed (see

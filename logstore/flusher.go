@@ -149,6 +149,7 @@ func (l *Log) syncOnce(full bool) (bool, error) {
 		}
 	}
 	act := l.segs[len(l.segs)-1]
+	synced := act.log.size
 	l.mu.RUnlock()
 
 	var err error
@@ -170,6 +171,9 @@ func (l *Log) syncOnce(full bool) (bool, error) {
 	}
 	if fn := l.m.opts.OnSync; fn != nil {
 		fn(time.Since(syncStart), err)
+	}
+	if err == nil {
+		l.dropBehind(sealed, act, synced)
 	}
 
 	l.mu.Lock()

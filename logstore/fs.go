@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -201,7 +202,82 @@ func (o osFile) Map(length int64) (Mapping, error) {
 	return &osMapping{data: data}, nil
 }
 
+// DropCache drops the file's cached pages in [off, off+n) that are clean
+// and not mapped (posix_fadvise POSIX_FADV_DONTNEED).
+func (o osFile) DropCache(off, n int64) error {
+	rc, err := o.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = unix.Fadvise(int(fd), off, n, unix.FADV_DONTNEED) }); err != nil {
+		return err
+	}
+	if ferr != nil {
+		return &os.PathError{Op: "fadvise", Path: o.f.Name(), Err: ferr}
+	}
+	return nil
+}
+
+// ReadDirect reads p at off around the page cache (O_DIRECT), through a
+// descriptor of the same open file (so it works on a file already removed)
+// opened for the read. p, off and len(p) must be multiples of the
+// device's logical block size (directAlign is enough); it returns fewer
+// bytes only at the end of the file. errDirectUnsupported means the
+// filesystem refused O_DIRECT.
+func (o osFile) ReadDirect(p []byte, off int64) (int, error) {
+	rc, err := o.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var dfd int
+	var oerr error
+	if err := rc.Control(func(fd uintptr) {
+		dfd, oerr = unix.Open("/proc/self/fd/"+strconv.Itoa(int(fd)), unix.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
+	}); err != nil {
+		return 0, err
+	}
+	if oerr == unix.EINVAL {
+		return 0, errDirectUnsupported
+	}
+	if oerr != nil {
+		return 0, &os.PathError{Op: "open O_DIRECT", Path: o.f.Name(), Err: oerr}
+	}
+	defer unix.Close(dfd)
+	n := 0
+	for n < len(p) {
+		m, err := unix.Pread(dfd, p[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EINVAL && n == 0 {
+			return 0, errDirectUnsupported
+		}
+		if err != nil {
+			return n, &os.PathError{Op: "pread O_DIRECT", Path: o.f.Name(), Err: err}
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+		if m%directAlign != 0 {
+			break // the end of the file
+		}
+	}
+	return n, nil
+}
+
 type osMapping struct{ data []byte }
+
+// Drop removes the map's page table entries for [off, off+n) (a multiple of
+// the page size), so that the pages can leave the page cache; a later read
+// through the map faults them back in.
+func (m *osMapping) Drop(off, n int64) error {
+	if off < 0 || n <= 0 || off+n > int64(len(m.data)) {
+		return nil
+	}
+	return unix.Madvise(m.data[off:off+n], unix.MADV_DONTNEED)
+}
 
 func (m *osMapping) Bytes() []byte { return m.data }
 func (m *osMapping) Unmap() error {

@@ -783,20 +783,26 @@ func (l *Log) deleteSegmentFiles(s *segment) {
 }
 
 // Chunk is the result of Read: whole batches, as a slice of a read-only
-// map that stays valid until Release.
+// map, or of a buffer a read around the page cache filled (see direct.go),
+// that stays valid until Release.
 type Chunk struct {
 	Data        []byte
 	FirstOffset int64 // base offset of the first batch (may precede the requested offset)
 	NextOffset  int64 // last offset of the last batch + 1 (== requested offset if Data is empty)
 	ref         *mapping
+	dbuf        *directBuf
 }
 
-// Release lets the map go. Idempotent; safe on a zero Chunk. Data must not
-// be touched afterwards.
+// Release lets the map or the buffer go. Idempotent; safe on a zero Chunk.
+// Data must not be touched afterwards.
 func (c *Chunk) Release() {
 	if c.ref != nil {
 		c.ref.release()
 		c.ref = nil
+	}
+	if c.dbuf != nil {
+		c.dbuf.release()
+		c.dbuf = nil
 	}
 }
 
@@ -845,6 +851,11 @@ func (l *Log) Read(offset int64, o ReadOptions) (Chunk, error) {
 // readSegment reads from one segment; found=false means offset lies past
 // the segment's batches.
 func (l *Log) readSegment(s *segment, offset, maxOff int64, o ReadOptions) (Chunk, bool, error) {
+	if s.dropped.Load() > 0 {
+		if c, found, ok, err := l.readDirect(s, offset, maxOff, o); ok {
+			return c, found, err
+		}
+	}
 	empty := Chunk{FirstOffset: offset, NextOffset: offset}
 	mp, data, err := s.view(s.log)
 	if err != nil {
@@ -905,7 +916,7 @@ func (l *Log) readFrom(s *segment, mp *mapping, data []byte, pos, offset, maxOff
 	if end == pos {
 		return empty, true, nil
 	}
-	if err := s.verify(data, pos, end); err != nil {
+	if err := s.verify(data, 0, pos, end); err != nil {
 		return empty, false, err
 	}
 	return Chunk{Data: data[pos:end:end], FirstOffset: firstOff, NextOffset: next, ref: mp}, true, nil

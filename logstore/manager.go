@@ -48,6 +48,11 @@ type ManagerOptions struct {
 	// replication checkpoints (log.flush.offset.checkpoint.interval.ms):
 	// 0 = 60 s, < 0 = only on Close.
 	CheckpointInterval time.Duration
+	// PageCacheTail, when positive, is how much of each log behind what its
+	// last sync made durable stays in the page cache: older pages are
+	// dropped and reads of them go around the cache (see direct.go). 0
+	// leaves the page cache to the kernel and every read to the maps.
+	PageCacheTail int64
 }
 
 // Manager owns the logs of a broker's data directories, the flusher and the
@@ -62,6 +67,7 @@ type Manager struct {
 	closed bool                    // guarded by mu
 
 	fds     *fdCache   // bounds open segment files
+	direct  directPool // buffers of reads around the page cache
 	ckptMu  sync.Mutex // serializes checkpoint file writes
 	flusher *flusher
 	stop    chan struct{}

@@ -66,6 +66,11 @@ type segment struct {
 	txnCount     int   // entries in the txn index
 	unsynced     bool  // sealed with data or indexes not yet synced
 
+	// dropped is the position below which the log file's pages were dropped
+	// from the page cache (see direct.go); reads starting below it go
+	// around the cache.
+	dropped atomic.Int64
+
 	// verified is the position up to which every batch's CRC is known good:
 	// batches appended by this process and those checked by recovery. Reads
 	// of sealed segments loaded without a scan check the rest lazily.
@@ -238,23 +243,34 @@ func (s *segment) relative(off int64) (int32, bool) {
 	return int32(d), true
 }
 
+// indexEntry returns the greatest offset index entry at or below off as a
+// relative offset and a position below the log's size; pos is 0 if there is
+// none. The caller checks the entry against the batch at pos (see seek).
+func (s *segment) indexEntry(off int64) (rel, pos int64, err error) {
+	if s.idx.size < offsetEntrySize {
+		return 0, 0, nil
+	}
+	mp, idx, err := s.view(s.idx)
+	if err != nil {
+		return 0, 0, err
+	}
+	rel, pos, ok := lookupOffsetIndex(idx, off-s.base)
+	mp.release()
+	if !ok || pos <= 0 || pos >= s.log.size {
+		return 0, 0, nil
+	}
+	return rel, pos, nil
+}
+
 // seek returns a position in data (the segment's mapped log bytes) at or
 // before the batch holding off, from the greatest offset index entry at or
 // below it, or 0. An entry is trusted only if the batch at its position ends
 // at the entry's offset: the index has no checksum, and a wrong entry could
 // send the scan past the batch sought.
 func (s *segment) seek(data []byte, off int64) (int64, error) {
-	if s.idx.size < offsetEntrySize {
-		return 0, nil
-	}
-	mp, idx, err := s.view(s.idx)
-	if err != nil {
+	rel, pos, err := s.indexEntry(off)
+	if err != nil || pos == 0 || pos >= int64(len(data)) {
 		return 0, err
-	}
-	rel, pos, ok := lookupOffsetIndex(idx, off-s.base)
-	mp.release()
-	if !ok || pos <= 0 || pos >= int64(len(data)) {
-		return 0, nil
 	}
 	b, _, err := records.Next(data[pos:])
 	if err != nil || len(b) < records.HeaderSize || b.LastOffset() != s.base+rel {
@@ -324,9 +340,10 @@ func (s *segment) findBatch(data []byte, pos int64, off int64) (int64, error) {
 	return pos, nil
 }
 
-// verify checks the CRC of every batch in data[from:to] (batch boundaries)
-// and advances the verified mark when the range starts at it.
-func (s *segment) verify(data []byte, from, to int64) error {
+// verify checks the CRC of every batch in [from, to) (file positions at
+// batch boundaries; data[i] is the file's byte base+i) and advances the
+// verified mark when the range starts at it.
+func (s *segment) verify(data []byte, base, from, to int64) error {
 	v := s.verified.Load()
 	if to <= v {
 		return nil
@@ -336,7 +353,7 @@ func (s *segment) verify(data []byte, from, to int64) error {
 		start = v
 	}
 	for pos := start; pos < to; {
-		b, _, err := records.Next(data[pos:])
+		b, _, err := records.Next(data[pos-base:])
 		if err == nil && len(b) < records.HeaderSize {
 			err = records.ErrCorrupt
 		}

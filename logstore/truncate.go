@@ -160,6 +160,10 @@ func (l *Log) cutSegmentLocked(s *segment, pos, offset int64) error {
 		if err := s.log.truncate(pos); err != nil {
 			return err
 		}
+		// What is written from here on is cached again.
+		if s.dropped.Load() > alignDown(pos) {
+			s.dropped.Store(alignDown(pos))
+		}
 	}
 	// Offset index: entries pointing at or past pos.
 	if s.idx.size > 0 {

@@ -1,0 +1,266 @@
+package logstore
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/potok-io/potok/records"
+)
+
+// directLog fills a log with about 10 MiB of batches of every size from one
+// record to more than a direct read's window, synced as it goes, with only
+// 64 KiB of tail kept in the page cache, and returns it with what it
+// appended (base offsets of the batches, in order).
+func directLog(t *testing.T, fsys FS, dir string) (*Manager, *Log, []int64) {
+	t.Helper()
+	m, err := Open(ManagerOptions{Dirs: []string{dir}, FS: fsys, RetentionCheckInterval: -1, CleanerInterval: -1, CheckpointInterval: -1, PageCacheTail: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	c := DefaultConfig()
+	c.SegmentBytes = 4 << 20
+	c.RetentionMs = -1
+	l, err := m.Create(testTP, testID, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	var bases []int64
+	for total := 0; total < 10<<20; {
+		s := plain(1+rng.IntN(40), 1000)
+		s.valueSize = 1 + rng.IntN(3000)
+		if rng.IntN(40) == 0 {
+			s.n, s.valueSize = 3, 400<<10 // 1.2 MiB: larger than the window
+		}
+		b := buildBatch(t, s)
+		r := mustAppend(t, l, b, AppendOptions{})
+		bases = append(bases, r.FirstOffset)
+		total += len(b)
+		if rng.IntN(8) == 0 {
+			if err := l.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.RLock()
+	dropped := int64(0)
+	for _, s := range l.segs {
+		dropped += s.dropped.Load()
+	}
+	segs := len(l.segs)
+	l.mu.RUnlock()
+	if segs < 3 || dropped < 8<<20 {
+		t.Fatalf("%d segments, %d bytes dropped: want at least 3 and 8 MiB", segs, dropped)
+	}
+	return m, l, bases
+}
+
+// readBoth reads offset through both paths: around the page cache where the
+// range was dropped, and through the maps alone.
+func readBoth(t *testing.T, m *Manager, l *Log, off int64, o ReadOptions) (direct, mapped Chunk, derr, merr error) {
+	t.Helper()
+	direct, derr = l.Read(off, o)
+	m.direct.unsupported.Store(true)
+	mapped, merr = l.Read(off, o)
+	m.direct.unsupported.Store(false)
+	return
+}
+
+// TestDirectReadsMatchMaps reads every batch, from its first offset and
+// from inside it, with a range of limits, around the page cache and
+// through the maps, and wants the same answer, on the OS's filesystem (real
+// O_DIRECT) and on MemFS (the same logic over ReadAt).
+func TestDirectReadsMatchMaps(t *testing.T) {
+	for _, fs := range []struct {
+		name string
+		fsys FS
+		dir  string
+	}{{"os", OSFS(), t.TempDir()}, {"mem", NewMemFS(), "/data"}} {
+		t.Run(fs.name, func(t *testing.T) {
+			m, l, bases := directLog(t, fs.fsys, fs.dir)
+			leo := l.LogEndOffset()
+			limits := []ReadOptions{
+				{MaxOffset: math.MaxInt64, MaxBytes: 1 << 20, MinOneBatch: true},
+				{MaxOffset: math.MaxInt64, MaxBytes: 64 << 10, MinOneBatch: true},
+				{MaxOffset: math.MaxInt64, MaxBytes: 10, MinOneBatch: false},
+				{MaxOffset: leo / 2, MaxBytes: 512 << 10, MinOneBatch: true},
+			}
+			before := m.direct.reads.Load()
+			for i, base := range bases {
+				offs := []int64{base}
+				if i+1 < len(bases) && bases[i+1]-base > 1 {
+					offs = append(offs, base+(bases[i+1]-base)/2)
+				}
+				for _, off := range offs {
+					for _, o := range limits {
+						d, mp, derr, merr := readBoth(t, m, l, off, o)
+						if (derr == nil) != (merr == nil) || !bytes.Equal(d.Data, mp.Data) || d.FirstOffset != mp.FirstOffset || d.NextOffset != mp.NextOffset {
+							t.Fatalf("read %d %+v: around the cache %d bytes [%d, %d) %v; through the map %d bytes [%d, %d) %v",
+								off, o, len(d.Data), d.FirstOffset, d.NextOffset, derr, len(mp.Data), mp.FirstOffset, mp.NextOffset, merr)
+						}
+						d.Release()
+						mp.Release()
+					}
+				}
+			}
+			served := m.direct.reads.Load() - before
+			if m.direct.unsupported.Load() {
+				t.Skipf("no O_DIRECT on %s: every read went through the maps", fs.dir)
+			}
+			if served < int64(len(bases)) {
+				t.Fatalf("%d reads around the page cache for %d batches: the dropped ranges were read through the maps", served, len(bases))
+			}
+			// What readAll sees (the whole log) is what was appended.
+			got := readAll(t, l, 0)
+			if len(got) != len(bases) {
+				t.Fatalf("readAll: %d batches, appended %d", len(got), len(bases))
+			}
+			for i := range got {
+				if got[i][0] != bases[i] {
+					t.Fatalf("batch %d: base %d, appended at %d", i, got[i][0], bases[i])
+				}
+			}
+		})
+	}
+}
+
+// TestDirectReadCorrupt damages a batch header in a dropped range on disk:
+// the read fails as it does through the maps, with ErrCorrupt.
+func TestDirectReadCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	m, l, bases := directLog(t, OSFS(), dir)
+	l.mu.RLock()
+	s := l.segs[0]
+	path := s.log.path
+	l.mu.RUnlock()
+	// The tenth batch of the first segment: find its position by scanning.
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := 0
+	for range 10 {
+		b, _, err := records.Next(data[pos:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos += len(b)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A batch length no v2 batch can have.
+	if _, err := f.WriteAt([]byte{0, 0, 0, 1}, int64(pos)+8); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	s.dropTo(alignDown(s.log.size)) // the write above cached the page again
+	d, mp, derr, merr := readBoth(t, m, l, bases[9], ReadOptions{MaxOffset: math.MaxInt64, MaxBytes: 1 << 20, MinOneBatch: true})
+	d.Release()
+	mp.Release()
+	if !errors.Is(derr, ErrCorrupt) || !errors.Is(merr, ErrCorrupt) {
+		t.Fatalf("read of a damaged batch: around the cache %v, through the map %v; want ErrCorrupt from both", derr, merr)
+	}
+	_ = filepath.Base(path)
+}
+
+// TestDirectReadsWhileAppending has readers catch up from the start while
+// an appender writes and the flusher drops behind it (run with -race).
+func TestDirectReadsWhileAppending(t *testing.T) {
+	m, err := Open(ManagerOptions{Dirs: []string{t.TempDir()}, RetentionCheckInterval: -1, CleanerInterval: -1, CheckpointInterval: -1, PageCacheTail: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := DefaultConfig()
+	c.SegmentBytes = 2 << 20
+	c.RetentionMs = -1
+	l, err := m.Create(testTP, testID, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batches = 3000
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			off := int64(0)
+			for off < batches*8 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ch, err := l.Read(off, ReadOptions{MaxOffset: l.DurableOffset(), MaxBytes: 256 << 10, MinOneBatch: true})
+				if err != nil {
+					errs <- err
+					return
+				}
+				for rest := ch.Data; len(rest) > 0; {
+					b, r, err := records.Next(rest)
+					if err != nil || !b.ValidCRC() || b.BaseOffset() != off {
+						errs <- errors.New("read a batch that is not the next one, or a damaged one")
+						ch.Release()
+						return
+					}
+					off, rest = b.LastOffset()+1, r
+				}
+				ch.Release()
+				if len(ch.Data) == 0 {
+					time.Sleep(100 * time.Microsecond)
+				}
+			}
+		}()
+	}
+	for i := range batches {
+		s := plain(8, 1000)
+		s.valueSize = 500 + i%700
+		if _, err := l.Append(buildBatch(t, s), AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 0 {
+			if err := l.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case err := <-errs:
+		close(stop)
+		wg.Wait()
+		t.Fatal(err)
+	case <-time.After(60 * time.Second):
+		close(stop)
+		wg.Wait()
+		t.Fatal("readers did not reach the end")
+	}
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	if m.direct.reads.Load() == 0 && !m.direct.unsupported.Load() {
+		t.Fatal("no read went around the page cache")
+	}
+}
