@@ -264,3 +264,48 @@ func TestDirectReadsWhileAppending(t *testing.T) {
 		t.Fatal("no read went around the page cache")
 	}
 }
+
+// FuzzDirectRead: whatever a sealed segment and its offset index hold
+// (loaded after a clean shutdown, so nothing checked them), a read around
+// the page cache answers exactly what a read through the map answers.
+func FuzzDirectRead(f *testing.F) {
+	prefix := fuzzPrefix(f)
+	f.Add([]byte{}, []byte{}, uint16(1))
+	f.Add(buildBatch(f, plain(2, 5)), []byte{0, 0, 0, 1, 0, 0, 0, 90}, uint16(100))
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 9, 0, 0, 0, 0, 2}, []byte{0, 0, 0, 2, 0, 0, 0, 3}, uint16(0))
+	f.Add(bytes.Repeat([]byte{0xff}, 80), bytes.Repeat([]byte{0x01}, 16), uint16(5000))
+	f.Fuzz(func(t *testing.T, tail, index []byte, maxBytes uint16) {
+		fsys := NewMemFS()
+		dir := "/data/t-0"
+		data := append(append([]byte(nil), prefix...), tail...)
+		writeRaw(t, fsys, dir+"/00000000000000000000.log", data)
+		writeRaw(t, fsys, dir+"/00000000000000000000.index", index)
+		writeRaw(t, fsys, dir+"/00000000000000000000.timeindex", nil)
+		writeRaw(t, fsys, dir+"/00000000000000000009.log", nil)
+		writeRaw(t, fsys, dir+"/"+partitionMetaFile, encodePartitionMeta(testID))
+		writeRaw(t, fsys, "/data/"+recoveryPointFile, encodeOffsets(map[TopicPartition]int64{testTP: 9}))
+		writeRaw(t, fsys, "/data/"+cleanShutdownFile, nil)
+		fsys.SyncDir(dir)
+		fsys.SyncDir("/data")
+		fsys.SyncDir("/")
+		m, l := openFuzz(t, fsys)
+		defer m.Close()
+		l.mu.RLock()
+		l.segs[0].dropped.Store(int64(len(data)) + 1) // all of it read around the cache
+		l.mu.RUnlock()
+		for off := int64(0); off < 9; off++ {
+			for _, o := range []ReadOptions{
+				{MaxOffset: 9, MaxBytes: int(maxBytes), MinOneBatch: true},
+				{MaxOffset: 9, MaxBytes: int(maxBytes), MinOneBatch: false},
+			} {
+				d, mp, derr, merr := readBoth(t, m, l, off, o)
+				if (derr == nil) != (merr == nil) || !bytes.Equal(d.Data, mp.Data) || d.FirstOffset != mp.FirstOffset || d.NextOffset != mp.NextOffset {
+					t.Fatalf("read %d %+v: around the cache %x [%d, %d) %v; through the map %x [%d, %d) %v",
+						off, o, d.Data, d.FirstOffset, d.NextOffset, derr, mp.Data, mp.FirstOffset, mp.NextOffset, merr)
+				}
+				d.Release()
+				mp.Release()
+			}
+		}
+	})
+}
