@@ -328,7 +328,7 @@ func runProbe(dir string, size int64) error {
 		name    string
 		prepare func(*os.File) error
 	}{
-		{"append (the file grows: a journal commit)", none},
+		{"append (the file grows: its size is written too)", none},
 		{"overwrite of blocks written and synced before", written},
 		{"into fallocated (unwritten) space", fallocated},
 	} {

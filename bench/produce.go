@@ -49,8 +49,8 @@ type produceResult struct {
 	SysPerGB    float64 `json:"sys_s_per_gb"`  // the part of it spent in the kernel
 	// OtherPerGB is the CPU the machine spent in the window outside the
 	// broker and this process (whose clients produce): kernel threads
-	// working for the broker, such as ext4's journal and the completion of
-	// its writes. A broker that leaves its pages dirty shows next to none:
+	// working for the broker, such as writeback workers and the completion
+	// of its writes. A broker that leaves its pages dirty shows next to none:
 	// the kernel writes them back after the window.
 	OtherPerGB float64 `json:"other_cpu_s_per_gb"`
 	PeakRSS    int64   `json:"peak_rss"` // broker VmHWM at the end of producing

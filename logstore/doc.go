@@ -80,6 +80,15 @@
 // happen meanwhile (a map outlives the file it was made from). There are no
 // writable maps: a full disk must be an error from write(2), not a SIGBUS.
 //
+// Optionally (ManagerOptions.PageCacheTail, the broker's
+// potok.log.page.cache.tail.bytes; off by default) the page cache holds
+// only each log's tail: what a sync made durable and lies further behind
+// is dropped from the cache, and a read that starts in a dropped range is
+// served with an O_DIRECT read into a buffer the Manager reuses, returning
+// the same batches the map would (direct.go). It trades reads of old data
+// from disk for appends into pages the kernel has just freed; see
+// docs/performance.md for when that pays.
+//
 // # File descriptors
 //
 // A segment's files are opened when first used, not when the log is
@@ -108,8 +117,9 @@
 // renamed or removed.
 //
 // Write-ahead padding: fdatasync after an append that lengthens the file
-// commits a journal transaction (ext4: the new size and blocks) on top of
-// writing the data; into blocks already written and synced it writes the
+// makes the new size durable too (a journal transaction on ext4 with a
+// journal, a synchronous inode write without one) on top of writing the
+// data; into blocks already written and synced it writes the
 // data and flushes the disk cache. So when a log syncs by message count, a
 // small append (under 64 KiB) is followed by zeros, 16 times its size
 // (32-256 KiB, not past segment.bytes), which the next small appends

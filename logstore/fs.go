@@ -137,7 +137,8 @@ func fileInfo(fi os.FileInfo, err error) (FileInfo, error) {
 }
 
 // Sync is fdatasync: the file's size and data, not its timestamps, which is
-// all a log needs and saves a journal write on most filesystems.
+// all a log needs, and saves writing the inode after appends that do not
+// change the size.
 func (o osFile) Sync() error {
 	rc, err := o.f.SyscallConn()
 	if err != nil {
