@@ -152,20 +152,48 @@ func (s *segment) dropTo(to int64) {
 	s.dropped.Store(to)
 }
 
-// readDirect serves a read whose start lies in a dropped range around the
-// page cache. ok=false leaves the read to the map path (see above); the
-// other results are readSegment's. Caller holds l.mu for reading.
-func (l *Log) readDirect(s *segment, offset, maxOff int64, o ReadOptions) (c Chunk, found, ok bool, err error) {
-	empty := Chunk{FirstOffset: offset, NextOffset: offset}
-	pool := &l.m.direct
-	if pool.unsupported.Load() {
-		return empty, false, false, nil
+// directPlan is what a read around the page cache takes of its segment
+// under the log's lock: the offset index entry to start from, the
+// published size, and the file, open and pinned, so that neither a swap
+// nor a cut of the segment changes the bytes below size until done.
+type directPlan struct {
+	rel, pos, size int64
+	a              *afile
+	f              File
+}
+
+// planDirect reports whether a read of offset from s starts in a dropped
+// range, and plans it; the caller calls done when the read is over.
+// Caller holds l.mu for reading.
+func (l *Log) planDirect(s *segment, offset int64, mapOnly bool) (directPlan, bool) {
+	if mapOnly || s.dropped.Load() == 0 || l.m.direct.unsupported.Load() {
+		return directPlan{}, false
 	}
 	rel, pos, err := s.indexEntry(offset)
 	if err != nil || pos >= s.dropped.Load() {
-		return empty, false, false, nil
+		return directPlan{}, false
 	}
-	size := s.log.size
+	f, err := s.log.acquire()
+	if err != nil {
+		return directPlan{}, false
+	}
+	s.log.pins.Add(1)
+	return directPlan{rel: rel, pos: pos, size: s.log.size, a: s.log, f: f}, true
+}
+
+func (d *directPlan) done() {
+	d.a.pins.Add(-1)
+	d.a.unacquire(false)
+}
+
+// readDirect serves a read planned by planDirect around the page cache.
+// ok=false leaves the read to the map path (see above); the other results
+// are readSegment's. The caller does not hold l.mu (the read waits for the
+// disk) but pins s.log, so the bytes below d.size stay as they are.
+func (l *Log) readDirect(s *segment, d directPlan, offset, maxOff int64, o ReadOptions) (c Chunk, found, ok bool, err error) {
+	empty := Chunk{FirstOffset: offset, NextOffset: offset}
+	pool := &l.m.direct
+	rel, pos, size := d.rel, d.pos, d.size
 	buf := pool.get()
 	giveUp := func() (Chunk, bool, bool, error) {
 		buf.release()
@@ -180,20 +208,16 @@ func (l *Log) readDirect(s *segment, offset, maxOff int64, o ReadOptions) (c Chu
 	fill := func(from, to int64) bool {
 		start = from
 		end := min(alignUp(to), alignUp(size), start+directWindow)
-		f, err := s.log.acquire()
-		if err != nil {
-			return false
-		}
 		var n int
-		if d, isDirect := f.(directReader); isDirect {
-			n, err = d.ReadDirect(buf.b[:end-start], start)
+		var err error
+		if dr, isDirect := d.f.(directReader); isDirect {
+			n, err = dr.ReadDirect(buf.b[:end-start], start)
 		} else {
-			n, err = f.ReadAt(buf.b[:end-start], start)
+			n, err = d.f.ReadAt(buf.b[:end-start], start)
 			if n == int(end-start) {
 				err = nil
 			}
 		}
-		s.log.unacquire(false)
 		if errors.Is(err, errDirectUnsupported) {
 			pool.unsupported.Store(true)
 		}

@@ -822,40 +822,74 @@ type ReadOptions struct {
 // by compaction continues in the next segment.
 func (l *Log) Read(offset int64, o ReadOptions) (Chunk, error) {
 	l.mu.RLock()
-	defer l.mu.RUnlock()
 	empty := Chunk{FirstOffset: offset, NextOffset: offset}
 	if l.closed {
+		l.mu.RUnlock()
 		return empty, ErrClosed
 	}
 	if offset < l.logStart || offset > l.leo {
-		return empty, outOfRange(offset, l.logStart, l.leo)
+		err := outOfRange(offset, l.logStart, l.leo)
+		l.mu.RUnlock()
+		return empty, err
 	}
 	maxOff := min(o.MaxOffset, l.leo)
 	if offset >= maxOff {
+		l.mu.RUnlock()
 		return empty, nil
 	}
-	i := l.segmentFor(offset)
-	for ; i < len(l.segs); i++ {
+	mapOnly := false // a read around the page cache gave up: use the maps
+	for i := l.segmentFor(offset); i < len(l.segs); i++ {
 		s := l.segs[i]
 		if s.next <= offset || s.log.size == 0 {
 			continue
 		}
+		if d, ok := l.planDirect(s, offset, mapOnly); ok {
+			// The disk read runs without the lock, so that appends need
+			// not wait for it (the plan holds the file and its bytes).
+			l.mu.RUnlock()
+			c, found, ok, err := l.readDirect(s, d, offset, maxOff, o)
+			d.done()
+			if ok && (found || err != nil) {
+				return c, err
+			}
+			l.mu.RLock()
+			if l.closed {
+				l.mu.RUnlock()
+				return empty, ErrClosed
+			}
+			if offset < l.logStart {
+				err := outOfRange(offset, l.logStart, l.leo)
+				l.mu.RUnlock()
+				return empty, err
+			}
+			// Segments may have rolled, gone or been swapped meanwhile:
+			// go on from this one's place in the list as it is now, with
+			// the next segment (past this one's batches) or, the direct
+			// read having given up, with this one through its map.
+			i = sort.Search(len(l.segs), func(j int) bool { return l.segs[j].base >= s.base })
+			if ok {
+				for i < len(l.segs) && l.segs[i].base <= s.base {
+					i++
+				}
+			} else {
+				mapOnly = true
+			}
+			i-- // the loop's i++ lands on it
+			continue
+		}
 		c, found, err := l.readSegment(s, offset, maxOff, o)
 		if err != nil || found {
+			l.mu.RUnlock()
 			return c, err
 		}
 	}
+	l.mu.RUnlock()
 	return empty, nil
 }
 
-// readSegment reads from one segment; found=false means offset lies past
-// the segment's batches.
+// readSegment reads from one segment through its map; found=false means
+// offset lies past the segment's batches.
 func (l *Log) readSegment(s *segment, offset, maxOff int64, o ReadOptions) (Chunk, bool, error) {
-	if s.dropped.Load() > 0 {
-		if c, found, ok, err := l.readDirect(s, offset, maxOff, o); ok {
-			return c, found, err
-		}
-	}
 	empty := Chunk{FirstOffset: offset, NextOffset: offset}
 	mp, data, err := s.view(s.log)
 	if err != nil {
