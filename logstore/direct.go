@@ -74,6 +74,9 @@ type directPool struct {
 	// the maps from then on.
 	unsupported atomic.Bool
 	reads       atomic.Int64 // direct reads served, for tests and metrics
+	aheadReads  atomic.Int64 // of them, served from a window read ahead
+	ahead       aheads         // guarded by mu
+	wg          sync.WaitGroup // reads ahead in flight
 }
 
 func (p *directPool) get() *directBuf {
@@ -158,8 +161,10 @@ func (s *segment) dropTo(to int64) {
 // nor a cut of the segment changes the bytes below size until done.
 type directPlan struct {
 	rel, pos, size int64
+	gen            uint64 // the log's truncGen
 	a              *afile
 	f              File
+	handedOff      bool // a read ahead took the file and pin: it calls done
 }
 
 // planDirect reports whether a read of offset from s starts in a dropped
@@ -178,7 +183,7 @@ func (l *Log) planDirect(s *segment, offset int64, mapOnly bool) (directPlan, bo
 		return directPlan{}, false
 	}
 	s.log.pins.Add(1)
-	return directPlan{rel: rel, pos: pos, size: s.log.size, a: s.log, f: f}, true
+	return directPlan{rel: rel, pos: pos, size: s.log.size, gen: l.truncGen, a: s.log, f: f}, true
 }
 
 func (d *directPlan) done() {
@@ -189,49 +194,38 @@ func (d *directPlan) done() {
 // readDirect serves a read planned by planDirect around the page cache.
 // ok=false leaves the read to the map path (see above); the other results
 // are readSegment's. The caller does not hold l.mu (the read waits for the
-// disk) but pins s.log, so the bytes below d.size stay as they are.
-func (l *Log) readDirect(s *segment, d directPlan, offset, maxOff int64, o ReadOptions) (c Chunk, found, ok bool, err error) {
+// disk); the plan holds the file and its bytes, and readDirect sets
+// d.handedOff if it gave them to a read ahead.
+func (l *Log) readDirect(s *segment, d *directPlan, offset, maxOff int64, o ReadOptions) (c Chunk, found, ok bool, err error) {
 	empty := Chunk{FirstOffset: offset, NextOffset: offset}
 	pool := &l.m.direct
-	rel, pos, size := d.rel, d.pos, d.size
-	buf := pool.get()
+	size := d.size
+	var buf *directBuf
 	giveUp := func() (Chunk, bool, bool, error) {
-		buf.release()
+		if buf != nil {
+			buf.release()
+		}
 		return empty, false, false, nil
 	}
-	// fill reads the file's bytes [start, end) (start aligned) into buf:
-	// data holds [start, start+len(data)), none past what is published, and
-	// whole says whether that reaches the end.
+	// The window: data holds the file's bytes [start, start+len(data)),
+	// none past what is published; whole says whether it reaches the end.
 	var data []byte
 	var start int64
 	var whole bool
 	fill := func(from, to int64) bool {
-		start = from
-		end := min(alignUp(to), alignUp(size), start+directWindow)
-		var n int
-		var err error
-		if dr, isDirect := d.f.(directReader); isDirect {
-			n, err = dr.ReadDirect(buf.b[:end-start], start)
-		} else {
-			n, err = d.f.ReadAt(buf.b[:end-start], start)
-			if n == int(end-start) {
-				err = nil
-			}
+		if buf == nil {
+			buf = pool.get()
 		}
+		n, err := readWindow(d.f, buf.b, from, to, size)
 		if errors.Is(err, errDirectUnsupported) {
 			pool.unsupported.Store(true)
 		}
-		if err != nil || start+int64(n) < min(end, size) {
+		if err != nil {
 			return false
 		}
-		data = buf.b[:min(int64(n), size-start)]
+		start, data = from, buf.b[:min(int64(n), size-from)]
 		whole = start+int64(len(data)) == size
 		return true
-	}
-	// The scan from the index entry to the batch sought is short (an entry
-	// per index.interval.bytes): read past it what MaxBytes allows.
-	if !fill(alignDown(pos), pos+int64(o.MaxBytes)+64<<10) {
-		return giveUp()
 	}
 	// hdr reads the length and last offset of the batch at p from its
 	// header alone.
@@ -246,11 +240,30 @@ func (l *Log) readDirect(s *segment, d directPlan, offset, maxOff int64, o ReadO
 		}
 		return n, b.LastOffset(), true
 	}
-	p := pos - start
-	if pos > 0 {
-		// As seek does: trust the entry only if its batch ends at its offset.
-		if _, last, ok := hdr(p); !ok || last != s.base+rel {
+	var p int64 // where the scan for the batch sought starts, in data
+	if ra := l.takeAhead(s, d, offset); ra != nil {
+		// The window the last read from here read ahead: it starts at
+		// the batch after what that read returned, and offset is not
+		// before it.
+		buf, start = ra.buf, ra.start
+		data = buf.b[:min(int64(ra.n), ra.limit-start, size-start)]
+		whole = start+int64(len(data)) == size
+		p = ra.from - start
+		pool.aheadReads.Add(1)
+	} else {
+		// The scan from the index entry to the batch sought is short (an
+		// entry per index.interval.bytes): read past it what MaxBytes
+		// allows.
+		if !fill(alignDown(d.pos), d.pos+int64(o.MaxBytes)+64<<10) {
 			return giveUp()
+		}
+		p = d.pos - start
+		if d.pos > 0 {
+			// As seek does: trust the entry only if its batch ends at
+			// its offset.
+			if _, last, ok := hdr(p); !ok || last != s.base+d.rel {
+				return giveUp()
+			}
 		}
 	}
 	var n int64
@@ -307,7 +320,33 @@ func (l *Log) readDirect(s *segment, d directPlan, offset, maxOff int64, o ReadO
 		return giveUp()
 	}
 	pool.reads.Add(1)
+	// A reader in the dropped range reads on from here: start its next
+	// window now.
+	if end := start + last; end < size && end < s.dropped.Load() {
+		d.handedOff = l.readAhead(s, d, end, next)
+	}
 	return Chunk{Data: data[first:last:last], FirstOffset: firstOff, NextOffset: next, dbuf: buf}, true, true, nil
+}
+
+// readWindow reads the file's bytes [from, to) (from aligned), no further
+// than the aligned end of size nor than a window, into b, and fails unless
+// it got every byte below size in that range.
+func readWindow(f File, b []byte, from, to, size int64) (int, error) {
+	end := min(alignUp(to), alignUp(size), from+directWindow)
+	var n int
+	var err error
+	if dr, isDirect := f.(directReader); isDirect {
+		n, err = dr.ReadDirect(b[:end-from], from)
+	} else {
+		n, err = f.ReadAt(b[:end-from], from)
+		if n == int(end-from) {
+			err = nil
+		}
+	}
+	if err == nil && from+int64(n) < min(end, size) {
+		err = errors.New("logstore: short read")
+	}
+	return n, err
 }
 
 // DirectReads is how many reads went around the page cache (see

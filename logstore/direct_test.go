@@ -121,6 +121,32 @@ func TestDirectReadsMatchMaps(t *testing.T) {
 			if served < int64(len(bases)) {
 				t.Fatalf("%d reads around the page cache for %d batches: the dropped ranges were read through the maps", served, len(bases))
 			}
+			// A reader catching up from the start, fetch after fetch, is
+			// served from windows read ahead, and gets what the maps hold.
+			aheadBefore := m.direct.aheadReads.Load()
+			seq := func() []byte {
+				var out []byte
+				for off := int64(0); off < leo; {
+					c, err := l.Read(off, ReadOptions{MaxOffset: math.MaxInt64, MaxBytes: 256 << 10, MinOneBatch: true})
+					if err != nil || len(c.Data) == 0 {
+						t.Fatalf("sequential read at %d: %d bytes, %v", off, len(c.Data), err)
+					}
+					out = append(out, c.Data...)
+					off = c.NextOffset
+					c.Release()
+				}
+				return out
+			}
+			direct := seq()
+			if m.direct.aheadReads.Load() == aheadBefore {
+				t.Fatal("a sequential reader was never served a window read ahead")
+			}
+			m.direct.unsupported.Store(true)
+			mapped := seq()
+			m.direct.unsupported.Store(false)
+			if !bytes.Equal(direct, mapped) {
+				t.Fatalf("sequential read: %d bytes around the cache, %d through the map, not the same", len(direct), len(mapped))
+			}
 			// What readAll sees (the whole log) is what was appended.
 			got := readAll(t, l, 0)
 			if len(got) != len(bases) {

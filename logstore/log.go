@@ -847,8 +847,10 @@ func (l *Log) Read(offset int64, o ReadOptions) (Chunk, error) {
 			// The disk read runs without the lock, so that appends need
 			// not wait for it (the plan holds the file and its bytes).
 			l.mu.RUnlock()
-			c, found, ok, err := l.readDirect(s, d, offset, maxOff, o)
-			d.done()
+			c, found, ok, err := l.readDirect(s, &d, offset, maxOff, o)
+			if !d.handedOff {
+				d.done()
+			}
 			if ok && (found || err != nil) {
 				return c, err
 			}

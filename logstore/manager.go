@@ -359,6 +359,7 @@ func (m *Manager) Close() error {
 	close(m.stop)
 	m.bg.Wait()
 	m.flusher.close()
+	m.direct.closeAhead()
 	var first error
 	clean := true
 	for _, l := range m.Logs() {

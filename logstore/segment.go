@@ -70,6 +70,9 @@ type segment struct {
 	// from the page cache (see direct.go); reads starting below it go
 	// around the cache.
 	dropped atomic.Int64
+	// ahead is the window read ahead for the next read around the cache
+	// (see readahead.go), or nil.
+	ahead atomic.Pointer[readAhead]
 
 	// verified is the position up to which every batch's CRC is known good:
 	// batches appended by this process and those checked by recovery. Reads
