@@ -73,8 +73,8 @@ type directPool struct {
 	// unsupported is set once the filesystem refused O_DIRECT: reads use
 	// the maps from then on.
 	unsupported atomic.Bool
-	reads       atomic.Int64 // direct reads served, for tests and metrics
-	aheadReads  atomic.Int64 // of them, served from a window read ahead
+	reads       atomic.Int64   // direct reads served, for tests and metrics
+	aheadReads  atomic.Int64   // of them, served from a window read ahead
 	ahead       aheads         // guarded by mu
 	wg          sync.WaitGroup // reads ahead in flight
 }
