@@ -85,7 +85,8 @@
 // only each log's tail: what a sync made durable and lies further behind
 // is dropped from the cache, and a read that starts in a dropped range is
 // served with an O_DIRECT read into a buffer the Manager reuses, returning
-// the same batches the map would (direct.go). It trades reads of old data
+// the same batches the map would (direct.go), reading the next window
+// ahead for a reader catching up (readahead.go). It trades reads of old data
 // from disk for appends into pages the kernel has just freed; see
 // docs/performance.md for when that pays.
 //
