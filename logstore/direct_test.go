@@ -335,3 +335,62 @@ func FuzzDirectRead(f *testing.F) {
 		}
 	})
 }
+
+// TestReadAheadAfterTruncation: a window read ahead before the log was
+// truncated and written again is not served; the read gets the new
+// batches, as the map does.
+func TestReadAheadAfterTruncation(t *testing.T) {
+	m, err := Open(ManagerOptions{Dirs: []string{t.TempDir()}, RetentionCheckInterval: -1, CleanerInterval: -1, CheckpointInterval: -1, PageCacheTail: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := DefaultConfig()
+	c.RetentionMs = -1
+	l, err := m.Create(testTP, testID, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN := func(n int, fill int) {
+		for range n {
+			s := plain(4, 1000)
+			s.valueSize = 2000 + fill
+			mustAppend(t, l, buildBatch(t, s), AppendOptions{})
+		}
+		if err := l.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendN(800, 0) // about 6.4 MB, 3,200 offsets
+	o := ReadOptions{MaxOffset: math.MaxInt64, MaxBytes: 256 << 10, MinOneBatch: true}
+	first, err := l.Read(0, o)
+	if err != nil || len(first.Data) == 0 {
+		t.Fatalf("first read: %d bytes, %v", len(first.Data), err)
+	}
+	next := first.NextOffset
+	first.Release()
+	m.direct.wg.Wait() // the window after it is read
+	l.mu.RLock()
+	ahead := l.segs[0].ahead.Load()
+	l.mu.RUnlock()
+	if ahead == nil && !m.direct.unsupported.Load() {
+		t.Fatal("the first read started no read ahead")
+	}
+	// Cut inside the window read ahead and write batches of another size.
+	if err := l.TruncateTo(next + 8); err != nil {
+		t.Fatal(err)
+	}
+	appendN(800, 500)
+	for off := next; off < next+40; off += 4 {
+		d, mp, derr, merr := readBoth(t, m, l, off, o)
+		if derr != nil || merr != nil || !bytes.Equal(d.Data, mp.Data) || d.NextOffset != mp.NextOffset {
+			t.Fatalf("read %d after truncation: around the cache %d bytes to %d (%v), through the map %d bytes to %d (%v)",
+				off, len(d.Data), d.NextOffset, derr, len(mp.Data), mp.NextOffset, merr)
+		}
+		d.Release()
+		mp.Release()
+	}
+	if ahead != nil && ahead.state.Load() == aheadTaken {
+		t.Fatal("a window read ahead before the truncation was served after it")
+	}
+}
