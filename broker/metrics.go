@@ -30,6 +30,8 @@ var (
 		"Bytes of requests read and not yet answered (bounded by queued.max.request.bytes).", nil, nil)
 	descPanics = prometheus.NewDesc("potok_handler_panics_total",
 		"Request handler panics recovered; each is a bug.", nil, nil)
+	descDirectReads = prometheus.NewDesc("potok_log_direct_reads_total",
+		"Log reads served around the page cache with O_DIRECT (potok.log.page.cache.tail.bytes; 0 while it is off).", nil, nil)
 )
 
 // stateCollector reports the broker's state as gauges.
@@ -37,7 +39,7 @@ type stateCollector struct{ b *Broker }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLogSize, descSegments, descLogStart, descLogEnd, descHW,
-		descUnderReplicated, descOffline, descInFlight, descPanics, descGroupLag} {
+		descUnderReplicated, descOffline, descInFlight, descPanics, descGroupLag, descDirectReads} {
 		ch <- d
 	}
 }
@@ -86,6 +88,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descUnderReplicated, prometheus.GaugeValue, under)
 	ch <- prometheus.MustNewConstMetric(descOffline, prometheus.GaugeValue, offline)
+	if b.logs != nil {
+		ch <- prometheus.MustNewConstMetric(descDirectReads, prometheus.CounterValue, float64(b.logs.DirectReads()))
+	}
 	if b.server != nil {
 		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(b.server.InFlightBytes()))
 		ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(b.server.HandlerPanics()))
