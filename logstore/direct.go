@@ -290,27 +290,13 @@ func (l *Log) readDirect(s *segment, d *directPlan, offset, maxOff int64, o Read
 		}
 		p = at - start
 	}
-	first, last, next, firstOff := p, p, offset, int64(-1)
-	for last < int64(len(data)) {
-		b, _, err := records.Next(data[last:])
-		if err != nil || len(b) < records.HeaderSize {
-			if last == first || !errors.Is(err, records.ErrShort) || whole {
-				return giveUp()
-			}
-			break // the window ends inside this batch
-		}
-		if b.LastOffset() >= maxOff {
-			break
-		}
-		sz := int64(len(b))
-		if last+sz-first > int64(o.MaxBytes) && (last > first || !o.MinOneBatch) {
-			break
-		}
-		if firstOff < 0 {
-			firstOff = b.BaseOffset()
-		}
-		last += sz
-		next = b.LastOffset() + 1
+	first := p
+	last, next, firstOff, err := gather(data, first, offset, maxOff, o)
+	// A batch cut off by the window's end ends what this read returns,
+	// unless it is the first (too large for the window) or the window
+	// reaches the end of what is published (then it is corrupt).
+	if err != nil && (last == first || !errors.Is(err, records.ErrShort) || whole) {
+		return giveUp()
 	}
 	if last == first {
 		buf.release()

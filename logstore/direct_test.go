@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,11 +13,10 @@ import (
 	"github.com/potok-io/potok/records"
 )
 
-// directLog fills a log with about 10 MiB of batches of every size from one
-// record to more than a direct read's window, synced as it goes, with only
-// 64 KiB of tail kept in the page cache, and returns it with what it
-// appended (base offsets of the batches, in order).
-func directLog(t *testing.T, fsys FS, dir string) (*Manager, *Log, []int64) {
+// tailLog opens a Manager keeping 64 KiB of each log in the page cache
+// behind its last sync, and creates a partition of segmentBytes segments
+// (0: the default) that keeps everything.
+func tailLog(t *testing.T, fsys FS, dir string, segmentBytes int64) (*Manager, *Log) {
 	t.Helper()
 	m, err := Open(ManagerOptions{Dirs: []string{dir}, FS: fsys, RetentionCheckInterval: -1, CleanerInterval: -1, CheckpointInterval: -1, PageCacheTail: 64 << 10})
 	if err != nil {
@@ -26,12 +24,24 @@ func directLog(t *testing.T, fsys FS, dir string) (*Manager, *Log, []int64) {
 	}
 	t.Cleanup(func() { m.Close() })
 	c := DefaultConfig()
-	c.SegmentBytes = 4 << 20
+	if segmentBytes > 0 {
+		c.SegmentBytes = segmentBytes
+	}
 	c.RetentionMs = -1
 	l, err := m.Create(testTP, testID, c)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m, l
+}
+
+// directLog fills a log with about 10 MiB of batches of every size from one
+// record to more than a direct read's window, synced as it goes, with only
+// 64 KiB of tail kept in the page cache, and returns it with what it
+// appended (base offsets of the batches, in order).
+func directLog(t *testing.T, fsys FS, dir string) (*Manager, *Log, []int64) {
+	t.Helper()
+	m, l := tailLog(t, fsys, dir, 4<<20)
 	rng := rand.New(rand.NewPCG(7, 7))
 	var bases []int64
 	for total := 0; total < 10<<20; {
@@ -199,24 +209,12 @@ func TestDirectReadCorrupt(t *testing.T) {
 	if !errors.Is(derr, ErrCorrupt) || !errors.Is(merr, ErrCorrupt) {
 		t.Fatalf("read of a damaged batch: around the cache %v, through the map %v; want ErrCorrupt from both", derr, merr)
 	}
-	_ = filepath.Base(path)
 }
 
 // TestDirectReadsWhileAppending has readers catch up from the start while
 // an appender writes and the flusher drops behind it (run with -race).
 func TestDirectReadsWhileAppending(t *testing.T) {
-	m, err := Open(ManagerOptions{Dirs: []string{t.TempDir()}, RetentionCheckInterval: -1, CleanerInterval: -1, CheckpointInterval: -1, PageCacheTail: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	c := DefaultConfig()
-	c.SegmentBytes = 2 << 20
-	c.RetentionMs = -1
-	l, err := m.Create(testTP, testID, c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, l := tailLog(t, OSFS(), t.TempDir(), 2<<20)
 	const batches = 3000
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -301,20 +299,8 @@ func FuzzDirectRead(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 9, 0, 0, 0, 0, 2}, []byte{0, 0, 0, 2, 0, 0, 0, 3}, uint16(0))
 	f.Add(bytes.Repeat([]byte{0xff}, 80), bytes.Repeat([]byte{0x01}, 16), uint16(5000))
 	f.Fuzz(func(t *testing.T, tail, index []byte, maxBytes uint16) {
-		fsys := NewMemFS()
-		dir := "/data/t-0"
 		data := append(append([]byte(nil), prefix...), tail...)
-		writeRaw(t, fsys, dir+"/00000000000000000000.log", data)
-		writeRaw(t, fsys, dir+"/00000000000000000000.index", index)
-		writeRaw(t, fsys, dir+"/00000000000000000000.timeindex", nil)
-		writeRaw(t, fsys, dir+"/00000000000000000009.log", nil)
-		writeRaw(t, fsys, dir+"/"+partitionMetaFile, encodePartitionMeta(testID))
-		writeRaw(t, fsys, "/data/"+recoveryPointFile, encodeOffsets(map[TopicPartition]int64{testTP: 9}))
-		writeRaw(t, fsys, "/data/"+cleanShutdownFile, nil)
-		fsys.SyncDir(dir)
-		fsys.SyncDir("/data")
-		fsys.SyncDir("/")
-		m, l := openFuzz(t, fsys)
+		m, l := openSealed(t, data, index, nil, 9)
 		defer m.Close()
 		l.mu.RLock()
 		l.segs[0].dropped.Store(int64(len(data)) + 1) // all of it read around the cache
@@ -340,17 +326,7 @@ func FuzzDirectRead(f *testing.F) {
 // truncated and written again is not served; the read gets the new
 // batches, as the map does.
 func TestReadAheadAfterTruncation(t *testing.T) {
-	m, err := Open(ManagerOptions{Dirs: []string{t.TempDir()}, RetentionCheckInterval: -1, CleanerInterval: -1, CheckpointInterval: -1, PageCacheTail: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	c := DefaultConfig()
-	c.RetentionMs = -1
-	l, err := m.Create(testTP, testID, c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, l := tailLog(t, OSFS(), t.TempDir(), 0)
 	appendN := func(n int, fill int) {
 		for range n {
 			s := plain(4, 1000)

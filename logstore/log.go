@@ -927,14 +927,34 @@ func (l *Log) readFrom(s *segment, mp *mapping, data []byte, pos, offset, maxOff
 	if pos >= int64(len(data)) {
 		return empty, false, nil
 	}
-	end, next, firstOff := pos, offset, int64(-1)
+	end, next, firstOff, err := gather(data, pos, offset, maxOff, o)
+	if err != nil {
+		return empty, false, s.corruptErr(end, err)
+	}
+	if end == pos {
+		return empty, true, nil
+	}
+	if err := s.verify(data, 0, pos, end); err != nil {
+		return empty, false, err
+	}
+	return Chunk{Data: data[pos:end:end], FirstOffset: firstOff, NextOffset: next, ref: mp}, true, nil
+}
+
+// gather takes the batches a read of offset may return from data[pos:]
+// (pos the batch holding offset): whole batches, each ending below maxOff,
+// within o.MaxBytes (the first one whole if o.MinOneBatch). It returns
+// where they end, the offset after them and the first one's base offset
+// (-1 if none); err, when it is not nil, is why data[end:] holds no batch
+// (records.ErrShort: one that goes on past data).
+func gather(data []byte, pos, offset, maxOff int64, o ReadOptions) (end, next, firstOff int64, err error) {
+	end, next, firstOff = pos, offset, -1
 	for end < int64(len(data)) {
 		b, _, err := records.Next(data[end:])
-		if err != nil || len(b) < records.HeaderSize {
-			if err == nil {
-				err = records.ErrCorrupt
-			}
-			return empty, false, s.corruptErr(end, err)
+		if err == nil && len(b) < records.HeaderSize {
+			err = records.ErrCorrupt
+		}
+		if err != nil {
+			return end, next, firstOff, err
 		}
 		if b.LastOffset() >= maxOff {
 			break
@@ -949,13 +969,7 @@ func (l *Log) readFrom(s *segment, mp *mapping, data []byte, pos, offset, maxOff
 		end += size
 		next = b.LastOffset() + 1
 	}
-	if end == pos {
-		return empty, true, nil
-	}
-	if err := s.verify(data, 0, pos, end); err != nil {
-		return empty, false, err
-	}
-	return Chunk{Data: data[pos:end:end], FirstOffset: firstOff, NextOffset: next, ref: mp}, true, nil
+	return end, next, firstOff, nil
 }
 
 // segmentFor returns the index of the last segment with base <= offset (0 if
