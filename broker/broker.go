@@ -143,15 +143,18 @@ func New(opts Options) (*Broker, error) {
 		defer b.mu.Unlock()
 		b.rebuildTopics(next)
 	})
+	// Group coordinator: load the __consumer_offsets partitions that exist
+	// (see findcoordinator.go). It comes first: loading __transaction_state
+	// resumes prepared transactions, whose markers the group coordinator
+	// must see to commit their offsets.
+	b.startGroups()
+	b.onMarker = b.groups.CompleteTxn
 	if err := b.startTxnCoordinator(); err != nil {
+		b.groups.Close()
 		logs.Close()
 		ctrl.Close()
 		return nil, err
 	}
-	// Group coordinator: load the __consumer_offsets partitions that exist
-	// (see findcoordinator.go).
-	b.startGroups()
-	b.onMarker = b.groups.CompleteTxn
 	return b, nil
 }
 

@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/potok-io/potok/logstore"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestTransactionsCommitAndAbort(t *testing.T) {
@@ -237,4 +239,110 @@ func TestTransactionalIDExpires(t *testing.T) {
 	if ok, err := listed(kadm.NewClient(newClient(t, b2))); err != nil || ok {
 		t.Fatalf("an expired id is back after a restart (listed %v, %v)", ok, err)
 	}
+}
+
+// TestPreparedCommitResumedAtStartup: a commit prepared on
+// __transaction_state whose marker did not reach __consumer_offsets before
+// the broker stopped is finished when the broker starts again, and its
+// offsets are what OffsetFetch without require_stable answers (kafkajs and
+// sarama read offsets so). The marker is written while __consumer_offsets
+// loads; a replay that stops before it must not lose it, or the group goes
+// back to its offsets from before the transaction and processes its input
+// again.
+func TestPreparedCommitResumedAtStartup(t *testing.T) {
+	dir := t.TempDir()
+	var logs lockedBuffer
+	b, ffs := startFaultBroker(t, dir, &logs)
+	createTopic(t, b, "in", 1, nil)
+	ctx := ctxT(t)
+	cl := newClient(t, b)
+
+	initReq := kmsg.NewPtrInitProducerIDRequest()
+	initReq.Version, initReq.TransactionalID, initReq.TransactionTimeoutMillis = 4, kmsg.StringPtr("prepared"), 60000
+	initResp, err := initReq.RequestWith(ctx, cl)
+	if err != nil || initResp.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v %v", err, kerr.ErrorForCode(initResp.ErrorCode))
+	}
+	pid, epoch := initResp.ProducerID, initResp.ProducerEpoch
+	addReq := kmsg.NewPtrAddOffsetsToTxnRequest()
+	addReq.Version, addReq.TransactionalID, addReq.ProducerID, addReq.ProducerEpoch, addReq.Group = 3, "prepared", pid, epoch, "resumed"
+	if resp, err := addReq.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v %v", err, resp)
+	}
+	commitReq := kmsg.NewPtrTxnOffsetCommitRequest()
+	commitReq.Version, commitReq.TransactionalID, commitReq.Group = 3, "prepared", "resumed"
+	commitReq.ProducerID, commitReq.ProducerEpoch, commitReq.Generation = pid, epoch, -1
+	ct := kmsg.NewTxnOffsetCommitRequestTopic()
+	ct.Topic = "in"
+	cp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	cp.Partition, cp.Offset, cp.LeaderEpoch = 0, 5, -1
+	ct.Partitions = append(ct.Partitions, cp)
+	commitReq.Topics = append(commitReq.Topics, ct)
+	commitResp, err := commitReq.RequestWith(ctx, cl)
+	if err != nil || commitResp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("TxnOffsetCommit: %v %v", err, commitResp)
+	}
+
+	// The commit is prepared, but its marker cannot be written to
+	// __consumer_offsets: EndTxn is not answered (Potok answers once the
+	// markers are written) and the marker is retried until the broker
+	// stops.
+	ffs.SetFault(logstore.FaultWriteError, "__consumer_offsets")
+	go func() {
+		end := kmsg.NewPtrEndTxnRequest()
+		end.Version, end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = 3, "prepared", pid, epoch, true
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		end.RequestWith(c, cl)
+	}()
+	adm := kadm.NewClient(cl)
+	state := func(adm *kadm.Client, want string) func() error {
+		return func() error {
+			d, err := adm.DescribeTransactions(ctx, "prepared")
+			if err != nil {
+				return err
+			}
+			if got := d["prepared"].State; got != want {
+				return fmt.Errorf("the transaction is %s, want %s", got, want)
+			}
+			return nil
+		}
+	}
+	eventually(t, 10*time.Second, "the commit to be prepared", state(adm, "PrepareCommit"))
+	eventually(t, 10*time.Second, "a failed marker write", func() error {
+		if ffs.Hits() == 0 {
+			return errors.New("no write to __consumer_offsets failed yet")
+		}
+		return nil
+	})
+	cl.Close()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Logf("shutdown with a failing disk: %v", err)
+	}
+
+	b2 := startBroker(t, dir)
+	cl2 := newClient(t, b2)
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Version, fetch.Group = 5, "resumed" // before require_stable
+	ft := kmsg.NewOffsetFetchRequestTopic()
+	ft.Topic, ft.Partitions = "in", []int32{0}
+	fetch.Topics = append(fetch.Topics, ft)
+	eventually(t, 10*time.Second, "the transaction's offset", func() error {
+		resp, err := fetch.RequestWith(ctx, cl2)
+		if err != nil {
+			return err
+		}
+		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+			return err
+		}
+		p := resp.Topics[0].Partitions[0]
+		if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+			return err
+		}
+		if p.Offset != 5 {
+			return fmt.Errorf("committed offset %d, want 5", p.Offset)
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, "the commit to complete", state(kadm.NewClient(cl2), "CompleteCommit"))
 }

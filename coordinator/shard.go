@@ -34,9 +34,20 @@ type shard struct {
 	lastEnd int64             // guarded by mu; offset past the last record written or replayed
 	fx      effects           // guarded by mu
 	expiry  deadline          // guarded by mu; the periodic offset expiration
+	// markers are the transaction markers written while the shard loads,
+	// applied when the replay ends (it may stop before them: it reads up
+	// to the high watermark). Guarded by mu.
+	markers []txnMarker
 
 	pmu     sync.Mutex            // a leaf lock: never held while calling out
 	waiting map[*pending]struct{} // guarded by pmu; answers not yet given
+}
+
+// txnMarker is a transaction's end on a shard: producer pid's staged
+// offsets become committed (commit) or are dropped.
+type txnMarker struct {
+	pid    int64
+	commit bool
 }
 
 func newShard(c *Groups, index int32, l PartitionLog) *shard {

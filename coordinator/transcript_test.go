@@ -257,6 +257,10 @@ func (e *env) run(td *datadriven.TestData) string {
 			t.Fatal(err)
 		}
 		return "ok\n"
+	case "complete-txn":
+		// What the broker does after writing a marker to the partition.
+		e.c.CompleteTxn(0, intArg(t, td, "pid", 1), td.HasArg("commit"))
+		return "ok\n"
 	case "append-garbage":
 		// Records no decoder accepts, and one that only looks right.
 		recs := []records.Record{

@@ -126,7 +126,20 @@ func (c *Groups) CompleteTxn(i int32, pid int64, commit bool) {
 	c.mu.Lock()
 	s := c.shards[i]
 	c.mu.Unlock()
-	if s != nil {
-		s.do(func() { s.completeTxnLocked(pid, commit) })
+	if s == nil {
+		return
 	}
+	s.mu.Lock()
+	if s.state == shardLoading {
+		// The transaction coordinator resumes prepared transactions while
+		// this partition loads (at startup, both load at once). Dropping
+		// the marker here would leave the transaction's offsets staged
+		// when the replay ends before it, and a consumer reading the
+		// group's offsets would go back to before the transaction.
+		s.markers = append(s.markers, txnMarker{pid, commit})
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.do(func() { s.completeTxnLocked(pid, commit) })
 }
