@@ -58,6 +58,10 @@ type offset struct {
 	metadata    string
 	commitTime  int64 // unix ms
 	expire      int64 // unix ms from a v2-v4 retention time, or -1
+	// at orders commits by where their records are in the log: the
+	// offset just past the record's batch. A transaction's offsets take
+	// effect at its marker only over older commits (Kafka's olderThan).
+	at int64
 }
 
 // group is one group: its committed offsets, and its membership under the

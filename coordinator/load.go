@@ -31,8 +31,8 @@ func (s *shard) load() {
 			return errStopped
 		}
 		n++
+		s.lastEnd = max(s.lastEnd, b.LastOffset()+1) // where the batch's commits are
 		s.replayBatchLocked(b)
-		s.lastEnd = max(s.lastEnd, b.LastOffset()+1)
 		return nil
 	})
 	s.mu.Lock()
@@ -133,6 +133,7 @@ func (s *shard) replayOffsetLocked(k recordKey, value []byte, txn int64) error {
 	if err != nil {
 		return err
 	}
+	o.at = s.lastEnd
 	g := s.getOrCreateLocked(k.group)
 	if txn >= 0 {
 		g.stageTxnOffsetLocked(txn, t, &o)

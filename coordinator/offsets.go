@@ -126,6 +126,7 @@ func (s *shard) commitLocked(req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCom
 		g = s.getOrCreateLocked(req.Group) // a "simple" group: offsets only
 	}
 	for _, st := range stage {
+		st.o.at = s.lastEnd
 		g.offsets[st.t] = st.o
 	}
 	s.replyLocked(p)
@@ -627,8 +628,13 @@ func (s *shard) completeTxnLocked(pid int64, commit bool) {
 		if len(g.txnOffsets) == 0 {
 			g.txnOffsets = nil
 		}
-		if commit {
-			for t, o := range pend {
+		if !commit {
+			continue
+		}
+		for t, o := range pend {
+			// A commit written after the transaction's own, outside it,
+			// stays (as in Kafka).
+			if cur := g.offsets[t]; cur == nil || cur.at < o.at {
 				g.offsets[t] = o
 			}
 		}

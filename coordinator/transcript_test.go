@@ -6,6 +6,7 @@ package coordinator
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -257,6 +258,8 @@ func (e *env) run(td *datadriven.TestData) string {
 			t.Fatal(err)
 		}
 		return "ok\n"
+	case "txn-commit":
+		e.txnCommit(td)
 	case "complete-txn":
 		// What the broker does after writing a marker to the partition.
 		e.c.CompleteTxn(0, intArg(t, td, "pid", 1), td.HasArg("commit"))
@@ -500,6 +503,38 @@ func (e *env) commit(td *datadriven.TestData) {
 			}
 		}
 		e.emit(label, "%s", strings.Join(ps, " "))
+	})
+}
+
+// txnCommit sends TxnOffsetCommit for a producer outside any generation
+// (the transaction coordinator's side is not modelled here).
+func (e *env) txnCommit(td *datadriven.TestData) {
+	t := e.t
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.Version = 3
+	req.Group = arg(td, "group", "g")
+	req.TransactionalID = "txn"
+	req.ProducerID, req.Generation = intArg(t, td, "pid", 1), -1
+	offs := parseOffsets(t, arg(td, "offsets", ""))
+	for _, topic := range sortedKeys(offs) {
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = topic
+		for _, p := range slices.Sorted(maps.Keys(offs[topic])) {
+			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch = p, offs[topic][p], -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	e.issued("txn-commit")
+	e.c.TxnOffsetCommit(req, func(resp *kmsg.TxnOffsetCommitResponse) {
+		var ps []string
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				ps = append(ps, fmt.Sprintf("%s:%d=%s", rt.Topic, rp.Partition, errName(rp.ErrorCode)))
+			}
+		}
+		e.emit("txn-commit", "%s", strings.Join(ps, " "))
 	})
 }
 

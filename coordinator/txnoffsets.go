@@ -93,6 +93,7 @@ func (s *shard) txnCommitLocked(req *kmsg.TxnOffsetCommitRequest, resp *kmsg.Txn
 		g = s.getOrCreateLocked(req.Group)
 	}
 	for _, st := range stage {
+		st.o.at = s.lastEnd
 		g.stageTxnOffsetLocked(req.ProducerID, st.t, st.o)
 	}
 	s.replyLocked(p)
