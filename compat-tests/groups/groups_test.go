@@ -110,6 +110,7 @@ type ledger struct {
 	gen       map[string]int               // member → the last generation it reported
 	owned     map[string][]int32           // member → its assignment as it last reported it
 	refused   map[int32]map[int64]bool     // partition → offsets whose commit failed
+	strays    []string                     // records a client delivered for a partition its member did not own
 	garbage   []string                     // lines that did not parse
 }
 
@@ -156,6 +157,9 @@ func (l *ledger) line(member, line string) {
 			l.refused[p] = map[int64]bool{}
 		}
 		l.refused[p][o] = true
+		return
+	case "stray":
+		l.strays = append(l.strays, member+" "+rest)
 		return
 	case "generation":
 		n, err := strconv.Atoi(rest)
@@ -247,6 +251,9 @@ func (l *ledger) check(t *testing.T, ends map[int32]int64, produced map[int32][]
 	}
 	slices.Sort(dups)
 	t.Logf("%d records processed by %v; %d processed again after their commit failed", total, l.count, again)
+	if len(l.strays) > 0 {
+		t.Logf("%d records of unowned partitions delivered and dropped by their members (member partition offset): %v", len(l.strays), l.strays)
+	}
 	if len(dups) > 0 {
 		t.Errorf("%d records processed more than once: %v", len(dups), dups[:min(len(dups), 10)])
 	}
@@ -683,7 +690,15 @@ func churn(t *testing.T, c client) {
 func kill(t *testing.T, c client) {
 	g := newGroup(t, c, 4, sessionMs)
 	p := g.producer()
-	a, b := g.start("a"), g.start("b")
+	// b joins once a has consumed from every partition: librdkafka
+	// (2.11.1) can go on fetching a revoked partition whose start offset
+	// it was still looking up (see confluentMember), so no member may be
+	// looking one up when the other joins.
+	a := g.start("a")
+	g.waitStable()
+	g.produce(p, int(g.partitions))
+	g.waitProcessed()
+	b := g.start("b")
 	g.waitStable()
 	g.produce(p, 40)
 	g.waitProcessed()

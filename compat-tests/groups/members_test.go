@@ -252,6 +252,9 @@ func confluentMember() error {
 		"enable.auto.commit": false,
 		"fetch.wait.max.ms":  100,
 	}
+	if d := os.Getenv("POTOK_RDKAFKA_DEBUG"); d != "" {
+		cfg["debug"] = d // e.g. cgrp,fetch,topic; goes to stderr
+	}
 	if a.InstanceID != "" {
 		cfg["group.instance.id"] = a.InstanceID
 	}
@@ -309,6 +312,17 @@ func confluentMember() error {
 		case *kafka.Message:
 			if e.TopicPartition.Error != nil {
 				fmt.Fprintf(os.Stderr, "confluent: %v\n", e.TopicPartition.Error)
+				continue
+			}
+			if !slices.Contains(owned, e.TopicPartition.Partition) {
+				// librdkafka (2.11.1) can deliver a record of a
+				// partition revoked while its start offset was being
+				// looked up: the stale ListOffsets reply restarts the
+				// lookup, and the resume that follows the revoke bumped
+				// the version the reply is checked against. The member
+				// neither processes nor commits such a record (committing
+				// it could move the new owner's offset back).
+				out("stray %d %d", e.TopicPartition.Partition, e.TopicPartition.Offset)
 				continue
 			}
 			out("record %d %d %s", e.TopicPartition.Partition, e.TopicPartition.Offset, e.Value)
