@@ -70,9 +70,11 @@
 // decode is skipped with a warning (FuzzReplayRecord, FuzzReplayBatch).
 // Offset commits in transactional batches wait for their producer's COMMIT
 // or ABORT marker; until then OffsetFetch with require_stable answers
-// UNSTABLE_OFFSET_COMMIT for them. TxnOffsetCommit itself belongs to the
-// transaction coordinator, which will write such batches and call
-// completeTxnLocked on its markers.
+// UNSTABLE_OFFSET_COMMIT for them. The broker calls CompleteTxn for each
+// marker it writes here; a marker that comes while the partition loads is
+// kept and applied when the replay ends, since the replay stops at the high
+// watermark and may not have read it. At its marker, a transaction's offset
+// replaces only a commit written before its own (Kafka's olderThan).
 //
 // # Where Potok differs from Kafka
 //
