@@ -288,12 +288,12 @@ func TestPreparedCommitResumedAtStartup(t *testing.T) {
 	// markers are written) and the marker is retried until the broker
 	// stops.
 	ffs.SetFault(logstore.FaultWriteError, "__consumer_offsets")
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		end := kmsg.NewPtrEndTxnRequest()
 		end.Version, end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = 3, "prepared", pid, epoch, true
-		c, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		end.RequestWith(c, cl)
+		end.RequestWith(ctx, cl) // fails when cl closes
 	}()
 	adm := kadm.NewClient(cl)
 	state := func(adm *kadm.Client, want string) func() error {
@@ -316,6 +316,7 @@ func TestPreparedCommitResumedAtStartup(t *testing.T) {
 		return nil
 	})
 	cl.Close()
+	<-ended
 	if err := b.Shutdown(ctx); err != nil {
 		t.Logf("shutdown with a failing disk: %v", err)
 	}

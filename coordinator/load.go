@@ -46,13 +46,10 @@ func (s *shard) load() {
 		s.groups = map[string]*group{}
 		return
 	}
-	// Markers written during the replay: one the replay also read finds
-	// nothing staged any more; no later transaction of the producer can
-	// have staged offsets, as it starts only after this one completes.
-	for _, m := range s.markers {
-		s.completeTxnLocked(m.pid, m.commit)
+	for _, fn := range s.afterLoad {
+		fn()
 	}
-	s.markers = nil
+	s.afterLoad = nil
 	s.finishLoadLocked()
 	s.state = shardActive
 	s.c.log.Debug("coordinator: partition loaded", "partition", s.index, "batches", n, "groups", len(s.groups), "took", time.Since(start))

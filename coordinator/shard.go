@@ -34,20 +34,12 @@ type shard struct {
 	lastEnd int64             // guarded by mu; offset past the last record written or replayed
 	fx      effects           // guarded by mu
 	expiry  deadline          // guarded by mu; the periodic offset expiration
-	// markers are the transaction markers written while the shard loads,
-	// applied when the replay ends (it may stop before them: it reads up
-	// to the high watermark). Guarded by mu.
-	markers []txnMarker
+	// afterLoad holds what doOrAfterLoad was given while the shard
+	// loaded, run when the replay ends. Guarded by mu.
+	afterLoad []func()
 
 	pmu     sync.Mutex            // a leaf lock: never held while calling out
 	waiting map[*pending]struct{} // guarded by pmu; answers not yet given
-}
-
-// txnMarker is a transaction's end on a shard: producer pid's staged
-// offsets become committed (commit) or are dropped.
-type txnMarker struct {
-	pid    int64
-	commit bool
 }
 
 func newShard(c *Groups, index int32, l PartitionLog) *shard {
@@ -76,6 +68,21 @@ func (s *shard) do(fn func()) int16 {
 	s.mu.Unlock()
 	s.carryOut(fx)
 	return 0
+}
+
+// doOrAfterLoad is do for a change the log already holds, which must not be
+// lost while the shard loads: then fn runs under the lock once the replay
+// has ended, which may have stopped before the change (the replay reads up
+// to the high watermark). fn must collect no effects.
+func (s *shard) doOrAfterLoad(fn func()) {
+	s.mu.Lock()
+	if s.state == shardLoading {
+		s.afterLoad = append(s.afterLoad, fn)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.do(fn)
 }
 
 func (s *shard) now() time.Time { return s.c.clock.Now() }

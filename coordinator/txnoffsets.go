@@ -130,17 +130,12 @@ func (c *Groups) CompleteTxn(i int32, pid int64, commit bool) {
 	if s == nil {
 		return
 	}
-	s.mu.Lock()
-	if s.state == shardLoading {
-		// The transaction coordinator resumes prepared transactions while
-		// this partition loads (at startup, both load at once). Dropping
-		// the marker here would leave the transaction's offsets staged
-		// when the replay ends before it, and a consumer reading the
-		// group's offsets would go back to before the transaction.
-		s.markers = append(s.markers, txnMarker{pid, commit})
-		s.mu.Unlock()
-		return
-	}
-	s.mu.Unlock()
-	s.do(func() { s.completeTxnLocked(pid, commit) })
+	// The transaction coordinator resumes prepared transactions while this
+	// partition loads (at startup, both load at once). A marker dropped
+	// then would leave the transaction's offsets staged, and a consumer
+	// would read the group's offsets from before the transaction. A marker
+	// the replay also read finds nothing staged any more, and no later
+	// transaction of the producer can have staged offsets: it starts only
+	// once this one is complete.
+	s.doOrAfterLoad(func() { s.completeTxnLocked(pid, commit) })
 }
