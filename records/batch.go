@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 )
 
 // Sizes and field positions of the v2 batch header.
@@ -83,11 +82,6 @@ func ParseCodec(name string) (Codec, bool) {
 	}
 	return 0, false
 }
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// CRC returns the CRC-32C of data, the checksum Kafka uses for batches.
-func CRC(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
 
 // Errors returned while splitting a byte stream into batches.
 var (

@@ -1,0 +1,9 @@
+//go:build !amd64
+
+package records
+
+const haveFold = false
+
+func crc32cFold(state uint32, p []byte, keys *[24]uint64, rem *[16]byte) {
+	panic("records: crc32cFold without AVX-512")
+}
