@@ -6,8 +6,8 @@ import "golang.org/x/sys/cpu"
 // reports only when the OS saves its registers) with VPCLMULQDQ.
 var haveFold = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPCLMULQDQ
 
-// crc32cFold folds p (a multiple of 256 bytes, at least 256) from the CRC
-// register state into a 128-bit remainder, stored in rem.
+// crc32cFold returns the CRC register state after p (a multiple of 256
+// bytes, at least 256) from state.
 //
 //go:noescape
-func crc32cFold(state uint32, p []byte, keys *[24]uint64, rem *[16]byte)
+func crc32cFold(state uint32, p []byte, keys *[24]uint64) uint32

@@ -1,17 +1,18 @@
 #include "textflag.h"
 
-// func crc32cFold(state uint32, p []byte, keys *[24]uint64, rem *[16]byte)
+// func crc32cFold(state uint32, p []byte, keys *[24]uint64) uint32
 //
 // Four ZMM accumulators (Z0-Z3) hold 256 bytes: sixteen 128-bit lanes. Each
 // round multiplies every lane's two halves by the keys that move them 2048
 // bits forward and XORs in the next 256 bytes. At the end the accumulators
-// fold into Z3 (512 bits at a time) and Z3's lanes into its last one.
-TEXT ·crc32cFold(SB), NOSPLIT, $0-48
+// fold into Z3 (512 bits at a time), Z3's lanes into its last one, and the
+// CRC instruction takes that 128-bit remainder from a zero state to the state
+// the whole input leaves.
+TEXT ·crc32cFold(SB), NOSPLIT, $0-44
 	MOVL state+0(FP), AX
 	MOVQ p_base+8(FP), SI
 	MOVQ p_len+16(FP), CX
 	MOVQ keys+32(FP), DX
-	MOVQ rem+40(FP), DI
 
 	VMOVDQU64 0(DX), Z16   // fold by 2048 bits
 	VMOVDQU64 64(DX), Z17  // by 512
@@ -65,6 +66,11 @@ merge:
 	VPXOR         X4, X5, X5
 	VPXOR         X6, X7, X7
 	VPXOR         X5, X7, X7
-	VMOVDQU       X7, 0(DI)
+	MOVQ          X7, R8
+	PEXTRQ        $1, X7, R9
 	VZEROUPPER
+	XORL          AX, AX
+	CRC32Q        R8, AX
+	CRC32Q        R9, AX
+	MOVL          AX, ret+40(FP)
 	RET
