@@ -42,26 +42,18 @@ func crcFolded(state uint32, p []byte) uint32 {
 	return ^crc32.Update(^state, castagnoli, p[n:])
 }
 
-// foldKeys holds, for each distance d a 128-bit lane is folded forward
-// (2048 bits in the loop; 512 to merge the four accumulators; 384, 256 and
-// 128 to merge the lanes of the last), the pair (x^(d+64), x^d) mod P in the
-// form the carry-less multiply wants, repeated or laid out per lane as the
-// assembly loads them: 4 pairs of d=2048, 4 of d=512, then d=384, 256, 128
-// and a zero pair (which drops the last lane out of the product).
-var foldKeys [24]uint64
+// foldKeys holds, for each distance d a 128-bit lane is folded forward,
+// the pair (x^(d+64), x^d) mod P in the form the carry-less multiply wants:
+// d = 2048 (the loop), 512 (merging the accumulators), then 384, 256 and 128
+// and a zero pair, one per lane of the last accumulator (the zero pair drops
+// its last lane out of the product).
+var foldKeys [12]uint64
 
 func init() {
-	put := func(i, d int) {
+	for i, d := range []int{2048, 512, 384, 256, 128} {
 		foldKeys[2*i] = foldKey(d + 64)
 		foldKeys[2*i+1] = foldKey(d)
 	}
-	for i := 0; i < 4; i++ {
-		put(i, 2048)
-		put(4+i, 512)
-	}
-	put(8, 384)
-	put(9, 256)
-	put(10, 128)
 }
 
 // foldKey is the constant that multiplies a 64-bit half of a lane by x^k

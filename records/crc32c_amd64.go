@@ -10,4 +10,4 @@ var haveFold = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPCLMULQDQ
 // bytes, at least 256) from state.
 //
 //go:noescape
-func crc32cFold(state uint32, p []byte, keys *[24]uint64) uint32
+func crc32cFold(state uint32, p []byte, keys *[12]uint64) uint32
